@@ -1,0 +1,12 @@
+"""Code of the course book *Neural Networks for Scientific Machine Learning, with TensorFlow*.
+
+Each module holds the code of one chapter idea; the book shows it with ``literalinclude`` and runs
+it by importing it. Importing the package imports TensorFlow quietly (see
+:mod:`sciml_nn.quiet`), so no log line of TensorFlow's reaches a page or a test's output.
+"""
+
+from sciml_nn.quiet import import_tensorflow
+
+import_tensorflow()
+
+__version__ = "0.1.0"

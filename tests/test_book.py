@@ -1,0 +1,89 @@
+"""The built book, read as files: no TensorFlow log lines, math served locally, notebooks that
+run on their own. Needs ``_build/html`` (``jupyter-book build .``)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_build" / "html"
+# What TensorFlow's C++ logging and its CUDA probe print (absl format "I0000 00:00:...").
+TF_LOG = re.compile(r"[IWEF]\d{4} \d\d:\d\d:\d\d|oneDNN custom operations|absl::|cudart_stub|cuda_platform|cpu_feature_guard")
+
+
+def _repository_url() -> str:
+    config = (ROOT / "_config.yml").read_text()
+    return re.search(r"^repository:\s*(?:#.*)?\n\s+url:\s*(\S+)", config, re.MULTILINE).group(1)
+
+
+@pytest.fixture(scope="module")
+def html_pages() -> dict[Path, str]:
+    if not (SITE / "index.html").is_file():
+        pytest.fail("no built site in _build/html: run `jupyter-book build .` first")
+    return {p: p.read_text(encoding="utf-8") for p in SITE.rglob("*.html")}
+
+
+@pytest.fixture(scope="module")
+def notebooks() -> dict[Path, dict]:
+    paths = sorted((SITE / "_sources").rglob("*.ipynb"))
+    if not paths:
+        pytest.fail("no executed notebooks in _build/html/_sources")
+    return {p: json.loads(p.read_text()) for p in paths}
+
+
+def test_tf_log_pattern_matches_real_log_lines():
+    # Guard the guard: these are lines TensorFlow 2.21 prints on import without quieting.
+    assert TF_LOG.search("I0000 00:00:1795561777.963962    2341 port.cc:153] oneDNN custom")
+    assert TF_LOG.search("E0000 00:00:1795561779.690436    2341 cuda_platform.cc:52] failed")
+    assert not TF_LOG.search("The loss falls to 1.2e-05 after 3000 steps.")
+
+
+def test_no_tensorflow_log_line_on_any_page(html_pages):
+    noisy = {str(p.relative_to(SITE)) for p, text in html_pages.items() if TF_LOG.search(text)}
+    assert noisy == set()
+
+
+def test_no_stderr_output_in_executed_notebooks(notebooks):
+    streams = [
+        (str(path.name), output.get("text", ""))
+        for path, nb in notebooks.items()
+        for cell in nb["cells"]
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "stream" and output.get("name") == "stderr"
+    ]
+    assert streams == []
+
+
+def test_mathjax_is_served_from_the_site(html_pages):
+    assert (SITE / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    assert (SITE / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+    with_math = [text for text in html_pages.values() if "mathjax/tex-chtml.js" in text]
+    assert len(with_math) >= 4
+    cdn = [p for p, text in html_pages.items() if re.search(r"src=\"https?://[^\"]*mathjax", text)]
+    assert cdn == []
+
+
+def test_downloaded_notebooks_install_the_package_first(notebooks):
+    url = _repository_url()
+    assert url.startswith("https://github.com/")
+    for path, nb in notebooks.items():
+        first = nb["cells"][0]
+        source = "".join(first["source"])
+        assert first["cell_type"] == "code", path
+        assert f'git+{url}"' in source and "find_spec(\"sciml_nn\") is None" in source, path
+        assert "remove-cell" in first["metadata"].get("tags", []), path
+
+
+def test_colab_buttons_open_the_executed_notebooks(html_pages):
+    url = _repository_url().replace("https://github.com/", "https://colab.research.google.com/github/")
+    chapter = SITE / "book" / "exercise" / "fit-xtx.html"
+    assert f"{url}/blob/notebooks/book/exercise/fit-xtx.ipynb" in html_pages[chapter]
+    assert "_sources/book/exercise/fit-xtx.ipynb" in html_pages[chapter]
+
+
+def test_no_thebe_scripts(html_pages):
+    assert not [p for p, text in html_pages.items() if "THEBE_JS_URL" in text]

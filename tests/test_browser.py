@@ -1,0 +1,186 @@
+"""The built site as a reader's browser sees it: headless Debian Chromium driven by Playwright.
+
+Needs ``_build/html`` (``jupyter-book build .``) and ``/usr/bin/chromium`` (``apt-get install
+chromium``); Playwright never downloads a browser here. The site is served on 127.0.0.1 and every
+request to another host is blocked, so the pages must work offline.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_build" / "html"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def _pages_in_toc() -> list[str]:
+    """Every page of ``_toc.yml`` as its HTML path below the site, e.g. ``book/preface.html``."""
+    toc = (ROOT / "_toc.yml").read_text()
+    files = re.findall(r"^\s*(?:root|- file):\s*(\S+)\s*$", toc, flags=re.MULTILINE)
+    return [f"{name}.html" for name in files]
+
+
+PAGES = _pages_in_toc()
+NOTEBOOK_CHAPTERS = [
+    page
+    for page in PAGES
+    if (ROOT / page.replace(".html", ".md")).read_text().startswith("---\njupytext:")
+]
+
+
+@pytest.fixture(scope="module")
+def site_url():
+    if not (SITE / "index.html").is_file():
+        pytest.fail("no built site in _build/html: run `jupyter-book build .` first")
+    handler = functools.partial(_QuietHandler, directory=str(SITE))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep the test output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        pytest.fail("Debian's Chromium is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def visits(browser, site_url) -> dict[str, dict]:
+    """Load every page once; record its JavaScript errors, off-site requests and rendered facts."""
+    results = {}
+    for page_path in PAGES:
+        context = browser.new_context()
+        page = context.new_page()
+        errors: list[str] = []
+        offsite: list[str] = []
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        page.on(
+            "console",
+            lambda msg, errors=errors: errors.append(msg.text) if msg.type == "error" else None,
+        )
+
+        def block_offsite(route, offsite=offsite):
+            if urlparse(route.request.url).hostname == "127.0.0.1":
+                route.continue_()
+            else:
+                offsite.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", block_offsite)
+        page.goto(urljoin(site_url, page_path), wait_until="load")
+        has_math = page.locator(".math").count() > 0
+        if has_math:
+            page.wait_for_function(
+                "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                timeout=15_000,
+            )
+            page.evaluate("() => MathJax.startup.promise")
+        results[page_path] = {
+            "errors": errors,
+            "offsite": offsite,
+            "math_nodes": page.locator(".math").count(),
+            "mathjax_nodes": page.locator("mjx-container").count(),
+            "text": page.locator("article").inner_text(),
+            "images": page.evaluate(
+                "() => Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])"
+            ),
+            "links": page.evaluate(
+                "() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+            ),
+            "outputs": page.locator("article .cell_output").count(),
+        }
+        context.close()
+    return results
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_has_no_javascript_errors(visits, page_path):
+    assert visits[page_path]["errors"] == []
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_needs_no_other_host(visits, page_path):
+    # Off-site requests were blocked; a page that still asks for one is not readable offline.
+    assert visits[page_path]["offsite"] == []
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_math_is_rendered(visits, page_path):
+    visit = visits[page_path]
+    assert visit["mathjax_nodes"] >= visit["math_nodes"]
+    assert "\\(" not in visit["text"] and "\\[" not in visit["text"]
+    assert "$$" not in visit["text"]
+
+
+def test_chapters_have_math(visits):
+    assert all(visits[page]["mathjax_nodes"] > 0 for page in NOTEBOOK_CHAPTERS if "report" not in page)
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_images_load(visits, page_path):
+    broken = [src for src, ok in visits[page_path]["images"] if not ok]
+    assert broken == []
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_internal_links_resolve(visits, page_path, site_url):
+    missing = []
+    for href in visits[page_path]["links"]:
+        if not href.startswith(site_url):
+            continue
+        parsed = urlparse(href)
+        target = SITE / unquote(parsed.path[len(urlparse(site_url).path) :])
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            missing.append(href)
+        elif parsed.fragment and target.suffix == ".html":
+            html = target.read_text(encoding="utf-8")
+            if f'id="{unquote(parsed.fragment)}"' not in html:
+                missing.append(href)
+    assert missing == []
+
+
+@pytest.mark.parametrize("page_path", NOTEBOOK_CHAPTERS)
+def test_chapter_shows_executed_output(visits, page_path):
+    assert visits[page_path]["outputs"] >= 1
+
+
+def test_every_chapter_is_a_notebook():
+    # Sanity check of the page lists the tests above run over.
+    assert len(NOTEBOOK_CHAPTERS) >= 5
+    assert "book/preface.html" in PAGES
