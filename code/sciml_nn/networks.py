@@ -33,6 +33,7 @@ _TF_ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     "softplus": tf.nn.softplus,
     "linear": tf.identity,
 }
+#: The names of the activations :math:`\\sigma` the networks accept.
 ACTIVATIONS = tuple(_NUMPY_ACTIVATIONS)
 
 

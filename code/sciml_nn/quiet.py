@@ -1,11 +1,12 @@
 """Import TensorFlow without its start-up log lines.
 
-TensorFlow 2.21 writes lines such as ``I0000 ... port.cc] oneDNN custom operations are on`` and
-``E0000 ... cuda_platform.cc] failed call to cuInit`` straight to file descriptor 2 from C++, before
-``absl::InitializeLog`` runs, so ``TF_CPP_MIN_LOG_LEVEL`` does not stop them. Jupyter kernels copy
-file descriptor 2 into the notebook, so they would land on the book's pages. We point descriptor 2
-at ``/dev/null`` while TensorFlow imports and sets up its devices, then restore it: later Python
-warnings and errors still show.
+On import, TensorFlow 2.21 writes several lines from C++ straight to file descriptor 2: a note
+that oneDNN operations are on, the result of probing for CUDA drivers, the CPU instructions it was
+built for. They are written before TensorFlow's logging is set up, so the environment variable
+``TF_CPP_MIN_LOG_LEVEL`` does not stop them, and Jupyter kernels copy file descriptor 2 into the
+notebook, so they would land on the book's pages. We point descriptor 2 at ``/dev/null`` while
+TensorFlow imports and sets up its devices, then restore it: later Python warnings and errors
+still show.
 """
 
 from __future__ import annotations
