@@ -8,7 +8,8 @@
 - **Standalone notebooks.** Every notebook chapter gets a first code cell that installs the
   ``sciml_nn`` package from the repository when it is missing (Colab, a downloaded ``.ipynb``).
   The cell is removed from the web page and kept in the notebook. The repository URL comes
-  from ``_config.yml`` (``repository.url``), the one place it is written.
+  from ``_config.yml`` (``repository.url``), the one place it is written; pages that need it
+  use the MyST substitutions ``{{ repository_url }}`` and ``{{ pip_install }}``.
 - **Colab.** Colab opens ``.ipynb`` files, not MyST markdown, so the Colab button points at the
   executed notebooks that the publishing workflow pushes to the ``notebooks`` branch.
 """
@@ -63,6 +64,23 @@ def use_local_mathjax(app: Sphinx, config) -> None:
     config.mathjax_path = f"{MATHJAX_DIR}/tex-chtml.js"
 
 
+def add_substitutions(app: Sphinx, config) -> None:
+    """``{{ pip_install }}`` in a page: the install command, built from ``repository.url``."""
+    url = _repository_url(config)
+    config.myst_substitutions = {
+        **config.myst_substitutions,
+        "repository_url": url,
+        "pip_install": f'`pip install "sciml-nn @ git+{url}"`',
+    }
+
+
+def _repository_url(config) -> str:
+    url = config.html_theme_options.get("repository_url", "").rstrip("/")
+    if not url:
+        raise RuntimeError("_config.yml must set repository.url: notebooks install the package from it")
+    return url
+
+
 def copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
@@ -95,11 +113,8 @@ def add_install_cell(app: Sphinx, docname: str, source: list[str]) -> None:
     match = FRONT_MATTER.match(text)
     if not match or "jupytext:" not in match.group(0):
         return  # not a notebook chapter
-    url = app.config.html_theme_options.get("repository_url", "").rstrip("/")
-    if not url:
-        raise RuntimeError("_config.yml must set repository.url: notebooks install the package from it")
     end = match.end()
-    source[0] = text[:end] + "\n" + INSTALL_CELL.format(url=url) + text[end:]
+    source[0] = text[:end] + "\n" + INSTALL_CELL.format(url=_repository_url(app.config)) + text[end:]
 
 
 def point_colab_at_notebooks(app: Sphinx, pagename: str, templatename: str, context, doctree) -> None:
@@ -114,6 +129,7 @@ def point_colab_at_notebooks(app: Sphinx, pagename: str, templatename: str, cont
 def setup(app: Sphinx) -> dict:
     app.add_config_value("notebooks_branch", "notebooks", "html")
     app.connect("config-inited", use_local_mathjax)
+    app.connect("config-inited", add_substitutions)
     app.connect("env-before-read-docs", drop_thebe, priority=900)
     app.connect("source-read", add_install_cell)
     app.connect("html-page-context", point_colab_at_notebooks, priority=900)

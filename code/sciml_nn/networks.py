@@ -122,9 +122,16 @@ def mlp_tensorflow(x: tf.Tensor, params: Params, activation: str = "tanh") -> tf
 
 
 def keras_mlp(
-    layer_sizes: Sequence[int], activation: str = "tanh", seed: int = 0
+    layer_sizes: Sequence[int],
+    activation: str = "tanh",
+    seed: int = 0,
+    kernel_regularizer: keras.regularizers.Regularizer | None = None,
 ) -> keras.Sequential:
-    """The same network as Keras ``Dense`` layers, Glorot-uniform weights drawn with ``seed``."""
+    """The same network as Keras ``Dense`` layers, Glorot-uniform weights drawn with ``seed``.
+
+    A ``kernel_regularizer`` (e.g. ``keras.regularizers.L2``) adds its penalty on every
+    :math:`W_k` to the training loss.
+    """
     sizes = check_layer_sizes(layer_sizes)
     check_activation(activation)
     layers = [keras.Input(shape=(sizes[0],))]
@@ -135,6 +142,7 @@ def keras_mlp(
                 n_out,
                 activation="linear" if last else activation,
                 kernel_initializer=keras.initializers.GlorotUniform(seed=seed + k),
+                kernel_regularizer=kernel_regularizer,
                 name="output" if last else f"hidden_{k}",
             )
         )

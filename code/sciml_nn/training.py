@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from sciml_nn.data import _check_positive_int, minibatches
-from sciml_nn.networks import Params, check_activation, check_layer_sizes
+from sciml_nn.networks import Params, check_activation, check_layer_sizes, keras_mlp
 
 Forward = Callable[[tf.Tensor], tf.Tensor]
 
@@ -144,7 +144,7 @@ def keras_regressor(
 ) -> keras.Sequential:
     """A compiled Keras model of the network :math:numref:`eq-mlp` for regression.
 
-    ``Dense`` layers draw the same Glorot-uniform weights as :func:`sciml_nn.networks.keras_mlp`.
+    The layers are those of :func:`sciml_nn.networks.keras_mlp` with the same ``seed``.
     With ``l2 > 0`` each kernel adds :math:`\\lambda \\|W_k\\|_F^2` to the loss, :math:`\\lambda` =
     ``l2``. The loss is :math:numref:`eq-mse`; the mean absolute error is tracked as a metric.
     """
@@ -152,19 +152,8 @@ def keras_regressor(
     check_activation(activation)
     if not isinstance(l2, (int, float)) or isinstance(l2, bool) or l2 < 0:
         raise ValueError(f"l2 must be a float >= 0; got {l2!r}")
-    model = keras.Sequential(name="regressor")
-    model.add(keras.Input(shape=(sizes[0],)))
-    for k, n_out in enumerate(sizes[1:], start=1):
-        last = k == len(sizes) - 1
-        model.add(
-            keras.layers.Dense(
-                n_out,
-                activation="linear" if last else activation,
-                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + k),
-                kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
-                name="output" if last else f"hidden_{k}",
-            )
-        )
+    regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
+    model = keras_mlp(sizes, activation, seed, kernel_regularizer=regularizer)
     model.compile(
         optimizer=optimizer if optimizer is not None else keras.optimizers.Adam(1e-2),
         loss=keras.losses.MeanSquaredError(),
