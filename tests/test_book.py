@@ -12,7 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 # What TensorFlow's C++ logging and its CUDA probe print (absl format "I0000 00:00:...").
-TF_LOG = re.compile(r"[IWEF]\d{4} \d\d:\d\d:\d\d|oneDNN custom operations|absl::|cudart_stub|cuda_platform|cpu_feature_guard")
+TF_LOG = re.compile(
+    r"[IWEF]\d{4} \d\d:\d\d:\d\d|oneDNN|absl::|cudart_stub|cuda_platform|cpu_feature_guard"
+)
 
 
 def _repository_url() -> str:

@@ -26,7 +26,9 @@ TEST_SEED = 1_000_003
 DEFAULT_STEPS = {"levenberg-marquardt": 100, "adam": 3000}
 
 
-def relative_l2_error(model_or_prediction, x: np.ndarray, y: np.ndarray) -> float:
+def relative_l2_error(
+    model_or_prediction: Callable[[np.ndarray], object] | np.ndarray, x: np.ndarray, y: np.ndarray
+) -> float:
     """:math:`\\|N(x) - f(x)\\|_2 / \\|f(x)\\|_2` over the test points, eq. :math:numref:`eq-relative-l2`.
 
     ``model_or_prediction`` is a callable model (called on ``x``) or an array of predictions.
@@ -149,7 +151,7 @@ def fit_xtx(
     depth: int = 2,
     activation: str = "tanh",
     n_train: int = 1024,
-):
+) -> LowLevelMLP | keras.Model:
     """Train a network with ``depth`` hidden layers of ``width`` units on ``n_train`` samples
     :math:`(x_i, x_i^T x_i)`, :math:`x_i` uniform in :math:`[0, 1]^2`, and return it.
 

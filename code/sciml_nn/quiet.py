@@ -1,7 +1,7 @@
 """Import TensorFlow without its start-up log lines.
 
-On import, TensorFlow 2.21 writes several lines from C++ straight to file descriptor 2: a note
-that oneDNN operations are on, the result of probing for CUDA drivers, the CPU instructions it was
+On import, TensorFlow 2.21 writes several lines from C++ straight to file descriptor 2: which
+CPU math library it uses, the result of probing for CUDA drivers, the CPU instructions it was
 built for. They are written before TensorFlow's logging is set up, so the environment variable
 ``TF_CPP_MIN_LOG_LEVEL`` does not stop them, and Jupyter kernels copy file descriptor 2 into the
 notebook, so they would land on the book's pages. We point descriptor 2 at ``/dev/null`` while
