@@ -101,9 +101,9 @@ def test_minibatches_shuffle_with_seed():
 @pytest.mark.parametrize(
     "n, d, error, match",
     [
-        (0, 2, ValueError, "n must be positive"),
-        (-1, 2, ValueError, "n must be positive"),
-        (10, 0, ValueError, "d must be positive"),
+        (0, 2, ValueError, "n must be a positive int"),
+        (-1, 2, ValueError, "n must be a positive int"),
+        (10, 0, ValueError, "d must be a positive int"),
         (2.5, 2, TypeError, "n must be an int"),
         (10, True, TypeError, "d must be an int"),
     ],
@@ -127,7 +127,7 @@ def test_bad_inputs():
         split_60_20_20(x[:4], y[:4])
     with pytest.raises(ValueError, match="same number of rows"):
         list(minibatches(x, y[:9], 3))
-    with pytest.raises(ValueError, match="batch_size must be positive"):
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
         list(minibatches(x, y, 0))
     with pytest.raises(TypeError, match="batch_size must be an int"):
         list(minibatches(x, y, 2.0))

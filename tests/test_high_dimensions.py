@@ -116,7 +116,7 @@ def test_train_mlp_fits_a_line_on_raw_inputs():
 
 
 def test_bad_inputs_raise():
-    with pytest.raises(ValueError, match="d must be >= 1"):
+    with pytest.raises(ValueError, match="d must be a positive int"):
         grid_nodes(0, 3)
     with pytest.raises(ValueError, match="m must be >= 2"):
         grid_interpolant(bump, 2, 1)

@@ -39,8 +39,8 @@ def test_time_callable_waits_for_tensors() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"repeats": 0}, ValueError, "repeats must be >= 1; got 0"),
-        ({"repeats": -3}, ValueError, "repeats must be >= 1; got -3"),
+        ({"repeats": 0}, ValueError, "repeats must be a positive int; got 0"),
+        ({"repeats": -3}, ValueError, "repeats must be a positive int; got -3"),
         ({"warmup": -1}, ValueError, "warmup must be >= 0; got -1"),
         ({"repeats": 2.0}, TypeError, "repeats must be an int; got float"),
         ({"warmup": True}, TypeError, "warmup must be an int; got bool"),

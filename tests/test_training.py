@@ -181,9 +181,9 @@ def test_train_lowlevel_shuffles_with_seed_plus_epoch() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"epochs": 0}, ValueError, "epochs must be positive; got 0"),
+        ({"epochs": 0}, ValueError, "epochs must be a positive int; got 0"),
         ({"epochs": 2.5}, TypeError, "epochs must be an int; got float"),
-        ({"batch_size": -1}, ValueError, "batch_size must be positive; got -1"),
+        ({"batch_size": -1}, ValueError, "batch_size must be a positive int; got -1"),
         ({"y": np.zeros((7, 1))}, ValueError, "same number of rows; got 8 and 7"),
         ({"x": np.zeros(8)}, ValueError, r"must be 2-D \(n, d\) arrays; got shapes \(8,\)"),
         ({"validation": (np.zeros((3, 1)), np.zeros((2, 1)))}, ValueError, "validation x and y"),

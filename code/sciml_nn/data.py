@@ -9,19 +9,13 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive; got {value}")
-    return int(value)
+from sciml_nn.checks import check_int
 
 
 def sample_unit_box(n: int, d: int = 2, seed: int = 0) -> np.ndarray:
     """Draw ``n`` points uniformly from the unit box :math:`[0, 1]^d` as float32, shape ``(n, d)``."""
-    n = _check_positive_int("n", n)
-    d = _check_positive_int("d", d)
+    n = check_int("n", n, 1)
+    d = check_int("d", d, 1)
     rng = np.random.default_rng(seed)
     return rng.uniform(0.0, 1.0, size=(n, d)).astype(np.float32)
 
@@ -81,7 +75,7 @@ def minibatches(
     The last batch holds the remainder when ``batch_size`` does not divide ``n``.
     """
     x, y = np.asarray(x), np.asarray(y)
-    batch_size = _check_positive_int("batch_size", batch_size)
+    batch_size = check_int("batch_size", batch_size, 1)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x and y must have the same number of rows; got {x.shape[0]} and {y.shape[0]}")
     order = np.random.default_rng(seed).permutation(x.shape[0])

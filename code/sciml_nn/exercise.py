@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sciml_nn.checks import check_int
 from sciml_nn.data import make_dataset, squared_norm
 from sciml_nn.networks import check_activation, init_mlp, keras_mlp, mlp_tensorflow
 from sciml_nn.training import make_train_step
@@ -161,11 +162,11 @@ def fit_xtx(
     """
     _check_choice("interface", interface, INTERFACES)
     _check_choice("recipe", recipe, RECIPES)
-    steps = DEFAULT_STEPS[recipe] if steps is None else _check_positive("steps", steps)
-    layer_sizes = [2] + [_check_positive("width", width)] * _check_positive("depth", depth) + [1]
+    steps = DEFAULT_STEPS[recipe] if steps is None else check_int("steps", steps, 1)
+    layer_sizes = [2] + [check_int("width", width, 1)] * check_int("depth", depth, 1) + [1]
     check_activation(activation)
-    keras.utils.set_random_seed(_check_int("seed", seed))
-    x, y = make_dataset(squared_norm, _check_positive("n_train", n_train), 2, seed)
+    keras.utils.set_random_seed(check_int("seed", seed))
+    x, y = make_dataset(squared_norm, check_int("n_train", n_train, 1), 2, seed)
     train = fit_xtx_lowlevel if interface == "lowlevel" else fit_xtx_keras
     return train(x, y, layer_sizes, activation, recipe, steps, seed)
 
@@ -225,11 +226,11 @@ def fit_xtx_keras(
 def fit_xtx_naive(seed: int = 0, epochs: int = 40, n_train: int = 1024) -> keras.Model:
     """The baseline most first attempts look like: ReLU, raw inputs, Adam's default learning
     rate, minibatches of 32 and a few epochs."""
-    keras.utils.set_random_seed(_check_int("seed", seed))
-    x, y = make_dataset(squared_norm, _check_positive("n_train", n_train), 2, seed)
+    keras.utils.set_random_seed(check_int("seed", seed))
+    x, y = make_dataset(squared_norm, check_int("n_train", n_train, 1), 2, seed)
     model = keras_mlp([2, 20, 20, 1], "relu", seed)
     model.compile(optimizer=keras.optimizers.Adam(), loss="mean_squared_error")
-    model.fit(x, y, batch_size=32, epochs=_check_positive("epochs", epochs), verbose=0)
+    model.fit(x, y, batch_size=32, epochs=check_int("epochs", epochs, 1), verbose=0)
     return model
 
 
@@ -244,13 +245,13 @@ def optimizer_history(
     """
     _check_choice("optimizer", optimizer, OPTIMIZERS)
     steps, record_every = (
-        _check_positive("steps", steps),
-        _check_positive("record_every", record_every),
+        check_int("steps", steps, 1),
+        check_int("record_every", record_every, 1),
     )
-    keras.utils.set_random_seed(_check_int("seed", seed))
+    keras.utils.set_random_seed(check_int("seed", seed))
     x, y = (
         tf.constant(a)
-        for a in make_dataset(squared_norm, _check_positive("n_train", n_train), 2, seed)
+        for a in make_dataset(squared_norm, check_int("n_train", n_train, 1), 2, seed)
     )
     x_test, y_test = fresh_test_points()
     model = LowLevelMLP([2, 20, 20, 1], "tanh", seed)
@@ -273,7 +274,7 @@ def optimizer_history(
 
 def fresh_test_points(n: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Fresh test points, drawn with a seed (``TEST_SEED``) no training set here uses."""
-    return make_dataset(squared_norm, _check_positive("n", n), 2, TEST_SEED)
+    return make_dataset(squared_norm, check_int("n", n, 1), 2, TEST_SEED)
 
 
 def gauss_newton_spectrum(model: LowLevelMLP, x: np.ndarray) -> np.ndarray:
@@ -293,18 +294,6 @@ def first_order_optimizer(name: str, steps: int) -> keras.optimizers.Optimizer:
         return keras.optimizers.Adam(learning_rate=1e-2)
     schedule = keras.optimizers.schedules.CosineDecay(1e-2, decay_steps=steps, alpha=1e-3)
     return keras.optimizers.Adam(learning_rate=schedule)
-
-
-def _check_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; got {type(value).__name__}")
-    return int(value)
-
-
-def _check_positive(name: str, value: object) -> int:
-    if _check_int(name, value) <= 0:
-        raise ValueError(f"{name} must be a positive int; got {value}")
-    return int(value)
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:

@@ -15,17 +15,10 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from sciml_nn.checks import check_int
 from sciml_nn.data import make_dataset, minibatches, sample_unit_box
 from sciml_nn.networks import Params, count_parameters, init_mlp, mlp_numpy, mlp_tensorflow
 from sciml_nn.training import as_variables, make_train_step
-
-
-def _check_int(name: str, value: object, smallest: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; got {type(value).__name__}")
-    if value < smallest:
-        raise ValueError(f"{name} must be >= {smallest}; got {value}")
-    return int(value)
 
 
 def bump(x: np.ndarray) -> np.ndarray:
@@ -42,12 +35,12 @@ def bump(x: np.ndarray) -> np.ndarray:
 
 
 def _nodes_per_axis(d: int, m: int | Sequence[int]) -> tuple[int, ...]:
-    d = _check_int("d", d, 1)
+    d = check_int("d", d, 1)
     if isinstance(m, (int, np.integer)) and not isinstance(m, bool):
-        return (_check_int("m", m, 2),) * d
+        return (check_int("m", m, 2),) * d
     if not isinstance(m, (Sequence, np.ndarray)):
         raise TypeError(f"m must be an int or a sequence of {d} ints; got {type(m).__name__}")
-    shape = tuple(_check_int("m", m_k, 2) for m_k in m)
+    shape = tuple(check_int("m", m_k, 2) for m_k in m)
     if len(shape) != d:
         raise ValueError(f"m must be an int or {d} ints, one per axis; got {len(shape)}")
     return shape
@@ -107,8 +100,8 @@ def grid_interpolant(
 
 def points_per_axis(d: int, budget: int) -> int:
     """The largest :math:`m \\ge 2` with :math:`m^d \\le` ``budget`` (integer arithmetic)."""
-    d = _check_int("d", d, 1)
-    budget = _check_int("budget", budget, 2**d)
+    d = check_int("d", d, 1)
+    budget = check_int("budget", budget, 2**d)
     m = 2
     while (m + 1) ** d <= budget:
         m += 1
@@ -118,9 +111,9 @@ def points_per_axis(d: int, budget: int) -> int:
 def mlp_layer_sizes(d: int, budget: int, depth: int = 2) -> list[int]:
     """Layer sizes ``[d, w, ..., w, 1]`` (``depth`` hidden layers) with the largest width ``w``
     whose parameter count :math:`\\sum_k (n_{k-1} + 1) n_k` does not exceed ``budget``."""
-    d = _check_int("d", d, 1)
-    depth = _check_int("depth", depth, 1)
-    budget = _check_int("budget", budget, count_parameters([d] + [1] * depth + [1]))
+    d = check_int("d", d, 1)
+    depth = check_int("depth", depth, 1)
+    budget = check_int("budget", budget, count_parameters([d] + [1] * depth + [1]))
     w = 1
     while count_parameters([d] + [w + 1] * depth + [1]) <= budget:
         w += 1
@@ -151,7 +144,7 @@ def train_mlp(
     ``learning_rate`` to a hundredth of it over ``steps`` minibatch steps; :func:`fold_scaling`
     then returns :math:`\\xi` (``(W, b)`` NumPy pairs) of a network on raw ``x``.
     """
-    steps = _check_int("steps", steps, 1)
+    steps = check_int("steps", steps, 1)
     x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
     y_mean, y_std = float(np.mean(y)), float(np.std(y))
     if not y_std > 0.0:

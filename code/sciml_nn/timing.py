@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from sciml_nn.checks import check_int
+
 
 def _wait_for(result: Any) -> None:
     # TensorFlow may return before a GPU has finished; reading the values waits for it.
@@ -35,11 +37,7 @@ def time_callable(fn: Callable[[], Any], repeats: int = 20, warmup: int = 1) -> 
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable; got {type(fn).__name__}")
-    for name, value, smallest in (("repeats", repeats, 1), ("warmup", warmup, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an int; got {type(value).__name__}")
-        if value < smallest:
-            raise ValueError(f"{name} must be >= {smallest}; got {value}")
+    repeats, warmup = check_int("repeats", repeats, 1), check_int("warmup", warmup, 0)
     for _ in range(warmup):
         _wait_for(fn())
     seconds = []

@@ -17,7 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sciml_nn.data import _check_positive_int, minibatches
+from sciml_nn.checks import check_int
+from sciml_nn.data import minibatches
 from sciml_nn.networks import Params, check_activation, check_layer_sizes, keras_mlp
 
 Forward = Callable[[tf.Tensor], tf.Tensor]
@@ -112,8 +113,8 @@ def train_lowlevel(
     ``fit`` reports), and, when ``validation`` is given, :math:numref:`eq-mse` on it after each
     epoch.
     """
-    epochs = _check_positive_int("epochs", epochs)
-    batch_size = _check_positive_int("batch_size", batch_size)
+    epochs = check_int("epochs", epochs, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     x, y = _check_xy(x, y)
     if validation is not None:
         validation = _check_xy(*validation, name="validation x and y")
