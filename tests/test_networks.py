@@ -20,6 +20,7 @@ from sciml_nn.networks import (
     mlp_tensorflow,
     params_of,
     sigma,
+    sigma_tensorflow,
 )
 
 layer_sizes = st.lists(st.integers(1, 12), min_size=2, max_size=5)
@@ -205,3 +206,12 @@ def test_params_of_needs_dense_layers():
     model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Activation("relu")])
     with pytest.raises(ValueError, match="no Dense layers"):
         params_of(model)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_sigma_tensorflow_equals_numpy(activation):
+    z = np.linspace(-4.0, 4.0, 33)
+    np.testing.assert_allclose(sigma_tensorflow(activation)(z).numpy(), sigma(z, activation),
+                               rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        sigma_tensorflow("swish")

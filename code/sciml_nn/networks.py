@@ -51,6 +51,11 @@ def sigma(z: np.ndarray, activation: str = "tanh") -> np.ndarray:
     return _NUMPY_ACTIVATIONS[check_activation(activation)](np.asarray(z))
 
 
+def sigma_tensorflow(activation: str = "tanh") -> Callable[[tf.Tensor], tf.Tensor]:
+    """The activation :math:`\\sigma` named ``activation`` as a TensorFlow function."""
+    return _TF_ACTIVATIONS[check_activation(activation)]
+
+
 def check_layer_sizes(layer_sizes: Sequence[int]) -> list[int]:
     """Return ``layer_sizes`` as a list of positive ints with at least two entries."""
     sizes = list(layer_sizes)
@@ -112,7 +117,7 @@ def mlp_numpy(x: np.ndarray, params: Params, activation: str = "tanh") -> np.nda
 
 def mlp_tensorflow(x: tf.Tensor, params: Params, activation: str = "tanh") -> tf.Tensor:
     """The same network with TensorFlow operations, so ``tf.GradientTape`` can differentiate it."""
-    sigma = _TF_ACTIVATIONS[check_activation(activation)]
+    sigma = sigma_tensorflow(activation)
     x = tf.convert_to_tensor(x)
     _check_input(x.shape, params)
     *hidden, (W_out, b_out) = params

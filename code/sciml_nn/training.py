@@ -46,7 +46,8 @@ def as_variables(params: Params) -> list[tuple[tf.Variable, tf.Variable]]:
     ]
 
 
-def _flat_variables(variables: Any) -> list[tf.Variable]:
+def flat_variables(variables: Any) -> list[tf.Variable]:
+    """Flatten any nesting of ``tf.Variable`` (e.g. a list of ``(W, b)`` pairs) into a list."""
     flat = tf.nest.flatten(variables)
     if not flat:
         raise ValueError("variables must hold at least one tf.Variable")
@@ -69,7 +70,7 @@ def make_train_step(
     (any nesting of ``tf.Variable``, e.g. a list of ``(W, b)`` pairs). With ``use_tf_function`` the
     step is traced once into a graph; without it every operation runs eagerly from Python.
     """
-    variables = _flat_variables(variables)
+    variables = flat_variables(variables)
 
     def train_step(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
@@ -81,7 +82,8 @@ def make_train_step(
     return tf.function(train_step, reduce_retracing=True) if use_tf_function else train_step
 
 
-def _check_xy(x: np.ndarray, y: np.ndarray, name: str = "x and y") -> tuple[np.ndarray, ...]:
+def check_xy(x: np.ndarray, y: np.ndarray, name: str = "x and y") -> tuple[np.ndarray, ...]:
+    """Return samples ``x`` (n, d_in) and targets ``y`` (n, d_out) as float32 after checking them."""
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=np.float32)
     if x.ndim != 2 or y.ndim != 2:
@@ -115,9 +117,9 @@ def train_lowlevel(
     """
     epochs = check_int("epochs", epochs, 1)
     batch_size = check_int("batch_size", batch_size, 1)
-    x, y = _check_xy(x, y)
+    x, y = check_xy(x, y)
     if validation is not None:
-        validation = _check_xy(*validation, name="validation x and y")
+        validation = check_xy(*validation, name="validation x and y")
     train_step = make_train_step(forward, variables, optimizer)
     history: dict[str, list[float]] = {"loss": [], "val_loss": []}
     for epoch in range(epochs):

@@ -1,0 +1,264 @@
+"""Tests of sciml_nn.landscape: the unit symmetries against the network's own outputs, the
+filter norms against the model's weights, the loss grid against Keras' loss on weights set by
+hand, and the vectorized ensemble against Keras ``fit`` run for each seed alone."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sciml_nn.landscape import (
+    as_keras_model,
+    ensemble_forward,
+    init_ensemble,
+    loss_grid,
+    loss_on_segment,
+    member,
+    random_direction,
+    train_seeds,
+    transform_hidden_units,
+)
+from sciml_nn.networks import init_mlp, keras_mlp, mlp_numpy
+
+keras_mse = keras.losses.MeanSquaredError()
+
+
+def _data(n: int = 32, d: int = 1, m: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, size=(n, d)).astype(np.float32)
+    y = np.sin(2 * np.pi * x[:, :1]) * np.ones((1, m))
+    return x, y.astype(np.float32)
+
+
+def _model(sizes=(2, 5, 4, 3), seed: int = 0) -> keras.Model:
+    model = keras_mlp(list(sizes), "tanh", seed)
+    rng = np.random.default_rng(seed)
+    # Non-zero biases, so that a bias direction of zero is a real choice and not an accident.
+    model.set_weights([w + 0.1 * rng.standard_normal(w.shape).astype(np.float32)
+                       for w in model.get_weights()])
+    return model
+
+
+def _directions(model: keras.Model) -> list[list[np.ndarray]]:
+    return [random_direction(model, 1), random_direction(model, 2)]
+
+
+# --- symmetries --------------------------------------------------------------------------------
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), layer=st.integers(1, 2))
+def test_permutation_and_sign_flip_leave_a_tanh_network_unchanged(seed: int, layer: int) -> None:
+    params = init_mlp([2, 6, 5, 1], seed)
+    rng = np.random.default_rng(seed)
+    n = params[layer - 1][0].shape[1]
+    moved = transform_hidden_units(
+        params, layer, rng.permutation(n), rng.choice([-1.0, 1.0], n), "tanh"
+    )
+    x = rng.uniform(size=(20, 2))
+    np.testing.assert_allclose(mlp_numpy(x, moved, "tanh"), mlp_numpy(x, params, "tanh"),
+                               rtol=1e-5, atol=1e-6)
+    assert max(np.max(np.abs(a[0] - b[0])) for a, b in zip(moved, params)) > 1e-3
+
+
+def test_positive_rescaling_leaves_a_relu_network_unchanged() -> None:
+    params = init_mlp([2, 6, 1], 3)
+    moved = transform_hidden_units(params, 1, np.arange(6), np.linspace(0.2, 5.0, 6), "relu")
+    x = np.random.default_rng(0).uniform(-1, 1, size=(30, 2))
+    np.testing.assert_allclose(mlp_numpy(x, moved, "relu"), mlp_numpy(x, params, "relu"),
+                               rtol=1e-5, atol=1e-6)
+    # The same scaling breaks a tanh network: tanh is not positively homogeneous.
+    with pytest.raises(ValueError, match="does not leave a tanh network unchanged"):
+        transform_hidden_units(params, 1, np.arange(6), np.linspace(0.2, 5.0, 6), "tanh")
+
+
+def test_transform_rejects_bad_arguments() -> None:
+    params = init_mlp([2, 3, 1], 0)
+    with pytest.raises(ValueError, match=r"layer must be a hidden layer, 1 to 1; got 2"):
+        transform_hidden_units(params, 2, [0])
+    with pytest.raises(ValueError, match="layer must be a positive int"):
+        transform_hidden_units(params, 0, [0, 1, 2])
+    with pytest.raises(ValueError, match=r"permutation must be a permutation of 0..2"):
+        transform_hidden_units(params, 1, [0, 0, 1])
+    with pytest.raises(ValueError, match="does not leave a relu network unchanged"):
+        transform_hidden_units(params, 1, [0, 1, 2], [1.0, -1.0, 1.0], "relu")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        transform_hidden_units(params, 1, [0, 1, 2], None, "cosine")
+
+
+def test_loss_on_segment_matches_keras_and_shows_a_barrier() -> None:
+    x, y = _data(64)
+    xi = member(train_seeds([1, 4, 1], x, y, [0], steps=2000, records=2)["params"], 0)
+    flipped = transform_hidden_units(xi, 1, np.arange(4), [-1.0, 1.0, 1.0, 1.0])
+    losses = loss_on_segment(x, y, xi, flipped, [0.0, 0.5, 1.0])
+    reference = float(keras_mse(y, as_keras_model(xi)(x)))
+    assert losses[0] == pytest.approx(reference, rel=1e-5)
+    assert losses[2] == pytest.approx(reference, rel=1e-5)
+    # At the midpoint the flipped unit is switched off: a convex J could not exceed the chord.
+    assert losses[1] > 2 * reference
+    with pytest.raises(ValueError, match="same layer shapes"):
+        loss_on_segment(x, y, xi, init_mlp([1, 5, 1]), [0.5])
+    with pytest.raises(ValueError, match=r"t must be a non-empty 1-D array; got shape \(1, 2\)"):
+        loss_on_segment(x, y, xi, flipped, [[0.0, 1.0]])
+
+
+# --- filter-normalized directions --------------------------------------------------------------
+
+def test_filter_norms_equal_the_models() -> None:
+    model = _model()
+    direction = random_direction(model, seed=7)
+    for theta, d in zip(model.get_weights(), direction):
+        assert d.shape == theta.shape and d.dtype == theta.dtype
+        if theta.ndim == 1:
+            assert np.all(d == 0.0)  # biases: zero directions, as documented
+        else:
+            np.testing.assert_allclose(np.linalg.norm(d, axis=0), np.linalg.norm(theta, axis=0),
+                                       rtol=1e-6)
+    assert all(np.array_equal(a, b) for a, b in zip(direction, random_direction(model, 7)))
+    assert not np.array_equal(direction[0], random_direction(model, 8)[0])
+
+
+def test_filter_norms_of_a_convolution_kernel() -> None:
+    model = keras.Sequential([keras.Input((10, 2)), keras.layers.Conv1D(4, 3)])
+    kernel = model.get_weights()[0]  # shape (3, 2, 4): the filter is the last axis
+    d = random_direction(model, 0)[0]
+    np.testing.assert_allclose(np.sqrt(np.sum(d**2, axis=(0, 1))),
+                               np.sqrt(np.sum(kernel**2, axis=(0, 1))), rtol=1e-6)
+
+
+# --- the loss grid ------------------------------------------------------------------------------
+
+def test_grid_origin_is_the_models_loss() -> None:
+    model = _model()
+    x, y = _data(40, d=2, m=3)
+    grid = loss_grid(model, x, y, _directions(model), [-0.5, 0.0, 0.5], [0.0, 0.25])
+    assert grid.shape == (3, 2)
+    assert grid[1, 0] == pytest.approx(float(keras_mse(y, model(x))), rel=1e-6)
+    evaluated = model.compile(loss="mse") or model.evaluate(x, y, verbose=0)
+    assert grid[1, 0] == pytest.approx(evaluated, rel=1e-6)
+
+
+def test_grid_matches_weights_set_by_hand_and_restores_them() -> None:
+    model = _model()
+    x, y = _data(40, d=2, m=3)
+    d1, d2 = _directions(model)
+    before = model.get_weights()
+    alphas, betas = np.array([-0.3, 0.7], np.float32), np.array([0.2, -1.1, 0.4], np.float32)
+    grid = loss_grid(model, x, y, [d1, d2], alphas, betas)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    by_hand = keras.models.clone_model(model)
+    for i, a in enumerate(alphas):
+        for j, b in enumerate(betas):
+            by_hand.set_weights([w + a * u + b * v for w, u, v in zip(before, d1, d2)])
+            assert grid[i, j] == pytest.approx(float(keras_mse(y, by_hand(x))), rel=1e-5)
+    assert np.ptp(grid) > 0.05  # the directions move the loss, so the comparison has teeth
+
+
+def test_grid_with_another_loss() -> None:
+    model = _model()
+    x, y = _data(40, d=2, m=3)
+    mae = keras.losses.MeanAbsoluteError()
+    grid = loss_grid(model, x, y, _directions(model), [0.0], [0.0],
+                     loss=lambda y_pred, y_true: mae(y_true, y_pred))
+    assert grid[0, 0] == pytest.approx(float(mae(y, model(x))), rel=1e-6)
+
+
+def test_grid_restores_weights_after_an_error() -> None:
+    model = _model()
+    x, y = _data(40, d=2, m=3)
+    before = model.get_weights()
+
+    def loss_that_fails_far_out(y_pred: tf.Tensor, y_true: tf.Tensor) -> tf.Tensor:
+        value = tf.reduce_mean(tf.square(y_pred - y_true))
+        tf.debugging.assert_less(value, 10.0, message="loss too large")
+        return value
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="loss too large"):
+        loss_grid(model, x, y, _directions(model), [0.0, 100.0], [0.0], loss_that_fails_far_out)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_grid_rejects_bad_input() -> None:
+    model = _model()
+    x, y = _data(10, d=2, m=3)
+    d1, d2 = _directions(model)
+    with pytest.raises(TypeError, match="model must be a keras.Model; got list"):
+        loss_grid([], x, y, [d1, d2], [0.0], [0.0])
+    no_weights = keras.Sequential([keras.Input((2,)), keras.layers.Lambda(lambda t: 2 * t)])
+    with pytest.raises(ValueError, match="model has no weights"):
+        random_direction(no_weights)
+    with pytest.raises(ValueError, match="model has no weights"):
+        loss_grid(keras.Sequential([keras.layers.Dense(3)]), x, y, [d1, d2], [0.0], [0.0])
+    with pytest.raises(ValueError, match="two directions"):
+        loss_grid(model, x, y, [d1], [0.0], [0.0])
+    with pytest.raises(ValueError, match="d2 must hold 6 arrays"):
+        loss_grid(model, x, y, [d1, d2[:-1]], [0.0], [0.0])
+    with pytest.raises(ValueError, match="d1 arrays must have the weights' shapes"):
+        loss_grid(model, x, y, [[a.T for a in d1], d2], [0.0], [0.0])
+    with pytest.raises(ValueError, match=r"alphas must be a non-empty 1-D array; got shape \(1, 2\)"):
+        loss_grid(model, x, y, [d1, d2], [[0.0, 1.0]], [0.0])
+    with pytest.raises(ValueError, match=r"betas must be a non-empty 1-D array; got shape \(0,\)"):
+        loss_grid(model, x, y, [d1, d2], [0.0], [])
+    with pytest.raises(ValueError, match=r"x must have shape \(n, 2\); got \(10, 3\)"):
+        loss_grid(model, np.zeros((10, 3)), y, [d1, d2], [0.0], [0.0])
+    with pytest.raises(ValueError, match=r"y must have shape \(10, 3\); got \(10, 1\)"):
+        loss_grid(model, x, y[:, :1], [d1, d2], [0.0], [0.0])
+
+
+# --- many seeds ---------------------------------------------------------------------------------
+
+def test_ensemble_members_are_the_single_networks() -> None:
+    sizes, seeds = [2, 5, 4, 1], [3, 0, 11]
+    params = init_ensemble(sizes, seeds)
+    x = np.random.default_rng(0).uniform(size=(9, 2)).astype(np.float32)
+    outputs = ensemble_forward(x, params, "tanh").numpy()
+    assert outputs.shape == (3, 9, 1)
+    for s, seed in enumerate(seeds):
+        single = init_mlp(sizes, seed)
+        assert all(np.array_equal(W, V) for (W, _), (V, _) in zip(member(params, s), single))
+        np.testing.assert_allclose(outputs[s], mlp_numpy(x, single, "tanh"), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(as_keras_model(single)(x), outputs[s], rtol=1e-5, atol=1e-6)
+
+
+def test_train_seeds_takes_the_steps_keras_fit_takes() -> None:
+    sizes, seeds, steps = [1, 6, 1], [0, 5], 25
+    x, y = _data(30)
+    x_test, y_test = _data(50, seed=1)
+    learning_rate = keras.optimizers.schedules.ExponentialDecay(2e-2, steps, 0.5)
+    result = train_seeds(sizes, x, y, seeds, steps, learning_rate, x_test=x_test, y_test=y_test,
+                         records=5)
+    assert result["history"].shape == (5, 2)
+    assert np.array_equal(result["history"][-1], result["train_loss"])
+    assert np.all(result["history"][-1] < result["history"][0])
+    for s, seed in enumerate(seeds):
+        model = as_keras_model(init_mlp(sizes, seed))
+        schedule = keras.optimizers.schedules.ExponentialDecay(2e-2, steps, 0.5)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
+        model.fit(x, y, batch_size=len(x), epochs=steps, shuffle=False, verbose=0)
+        for theta, ours in zip(model.get_weights(), [a for p in member(result["params"], s)
+                                                     for a in p]):
+            np.testing.assert_allclose(ours, theta, rtol=1e-4, atol=1e-5)
+        assert result["train_loss"][s] == pytest.approx(float(keras_mse(y, model(x))), rel=1e-4)
+        assert result["test_loss"][s] == pytest.approx(
+            float(keras_mse(y_test, model(x_test))), rel=1e-4
+        )
+
+
+def test_train_seeds_rejects_bad_input() -> None:
+    x, y = _data(10)
+    with pytest.raises(ValueError, match=r"x and y must have shapes \(n, 1\) and \(n, 1\); "
+                                         r"got \(10, 2\)"):
+        train_seeds([1, 3, 1], np.zeros((10, 2)), y, [0], 5)
+    with pytest.raises(ValueError, match=r"x_test and y_test must have shapes"):
+        train_seeds([1, 3, 1], x, y, [0], 5, x_test=x, y_test=y[:5])
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        train_seeds([1, 3, 1], x, y, [0], 0)
+    with pytest.raises(ValueError, match="seeds must hold at least one seed"):
+        train_seeds([1, 3, 1], x, y, [], 5)
+    with pytest.raises(TypeError, match="seed must be an int; got float"):
+        init_ensemble([1, 3, 1], [0.5])
+    with pytest.raises(ValueError, match="index must be below the ensemble size 2; got 2"):
+        member(init_ensemble([1, 3, 1], [0, 1]), 2)
