@@ -3,11 +3,19 @@ tests compare against, and quiet TensorFlow for every test module."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import numpy as np
+from hypothesis import settings
 
 import sciml_nn  # noqa: F401  (imports TensorFlow without its log lines before any test does)
+
+# On CI (the variable CI is set, as GitHub Actions does) hypothesis draws the same examples every
+# run, so a red build always reproduces; locally it keeps exploring new random examples.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def finite_difference_gradient(

@@ -131,6 +131,9 @@ def test_relu_interpolant_equals_np_interp(n: int, omega: float, seed: int) -> N
     assert model.layers[0].units == n
     network = np.asarray(model(x[:, None]))[:, 0]
     np.testing.assert_allclose(network, np.interp(x.astype(np.float64), knots, values), atol=1e-6)
+    exact = np.asarray(relu_interpolant(knots, values, "float64")(x[:, None].astype(np.float64)))
+    np.testing.assert_allclose(exact[:, 0], np.interp(x.astype(np.float64), knots, values),
+                               atol=1e-12)
 
 
 def test_relu_interpolant_weights_are_the_construction() -> None:
@@ -186,6 +189,8 @@ def test_shallow_network_kinks_lie_in_the_unit_interval() -> None:
         (lambda: yarotsky_bound(0), ValueError, "m must be a positive int"),
         (lambda: yarotsky_parameter_count(2, 0), ValueError, "d must be a positive int"),
         (lambda: sawtooth(np.zeros(3), -1), ValueError, "s must be >= 0; got -1"),
+        (lambda: relu_interpolant([0.0, 1.0], [0.0, 1.0], "float16"), ValueError,
+         "dtype must be 'float32' or 'float64'; got 'float16'"),
         (lambda: relu_interpolant([0.0, 2.0, 1.0], [0.0, 1.0, 2.0]), ValueError,
          "knots must be strictly increasing"),
         (lambda: relu_interpolant([0.0, 1.0, 1.0], [0.0, 1.0, 2.0]), ValueError,

@@ -1,12 +1,23 @@
-"""Graph convolutions: grid graph layout, equality with Conv2D, equivariance, argument checks."""
+"""Graph convolutions: grid graph layout, equality with Conv2D, equivariance, argument checks;
+Delaunay meshes, the graph Laplacian and the learned diffusion step."""
 
 import keras
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.sparse.csgraph import laplacian
+from scipy.spatial import Delaunay
 
 from sciml_nn.architectures import GraphConv, graph_conv, grid_graph
+from sciml_nn.architectures.graphs import batch_graph, fit_graph_step
+from sciml_nn.architectures.meshes import (
+    graph_laplacian,
+    heat_steps,
+    mesh_edges,
+    mesh_graph,
+    unit_square_mesh,
+)
 
 
 def test_grid_graph_layout():
@@ -102,3 +113,149 @@ def test_bad_arguments():
         grid_graph(0, 3)
     with pytest.raises(TypeError, match="nx must be an int"):
         grid_graph(3, 2.0)
+
+
+# ---- unstructured meshes, the graph Laplacian and the learned diffusion step ----------------
+
+@settings(max_examples=15, deadline=None)
+@given(n_interior=st.integers(0, 40), n_side=st.integers(1, 6), seed=st.integers(0, 2**16))
+def test_unit_square_mesh_tiles_the_square(n_interior, n_side, seed):
+    points, triangles = unit_square_mesh(n_interior, n_side, seed)
+    assert points.shape == (n_interior + 4 * n_side, 2) and triangles.dtype == np.int32
+    assert points.min() >= 0.0 and points.max() <= 1.0
+    # The triangles cover the unit square once: their areas add up to 1.
+    a, b, c = (points[triangles[:, k]] for k in range(3))
+    (x1, y1), (x2, y2) = (b - a).T, (c - a).T
+    areas = 0.5 * np.abs(x1 * y2 - y1 * x2)
+    assert areas.sum() == pytest.approx(1.0, abs=1e-12)
+    # Euler's formula for a triangulation with h = 4 n_side boundary nodes.
+    nodes, h = len(points), 4 * n_side
+    assert len(triangles) == 2 * nodes - 2 - h
+    assert len(mesh_edges(triangles)) == 3 * nodes - 3 - h
+
+
+def test_mesh_edges_match_scipy_neighbours():
+    points, triangles = unit_square_mesh(50, 4, seed=3)
+    edges = mesh_edges(triangles)
+    assert np.all(edges[:, 0] < edges[:, 1]) and len(np.unique(edges, axis=0)) == len(edges)
+    indptr, indices = Delaunay(points).vertex_neighbor_vertices
+    scipy_edges = {(p, q) for p in range(len(points)) for q in indices[indptr[p]:indptr[p + 1]]
+                   if p < q}
+    assert set(map(tuple, edges.tolist())) == scipy_edges
+
+
+def test_graph_laplacian_matches_scipy_csgraph():
+    points, triangles = unit_square_mesh(60, 5, seed=1)
+    edges, nodes = mesh_edges(triangles), len(points)
+    L = graph_laplacian(edges, nodes)
+    A = np.zeros((nodes, nodes))
+    A[edges[:, 0], edges[:, 1]] = 1.0
+    np.testing.assert_array_equal(L, laplacian(A + A.T))
+    np.testing.assert_allclose(L @ np.ones(nodes), 0.0)
+    assert np.linalg.eigvalsh(L)[0] > -1e-12  # positive semidefinite
+
+
+def test_heat_steps_is_a_matrix_power_and_conserves_heat():
+    points, triangles = unit_square_mesh(30, 3, seed=2)
+    L = graph_laplacian(mesh_edges(triangles), len(points))
+    u0 = np.random.default_rng(0).normal(size=len(points))
+    u = heat_steps(u0, L, 0.05, 7)
+    assert u.shape == (8, len(points))
+    expected = np.linalg.matrix_power(np.eye(len(points)) - 0.05 * L, 7) @ u0
+    np.testing.assert_allclose(u[-1], expected, atol=1e-12)
+    np.testing.assert_allclose(u.sum(axis=1), u0.sum(), atol=1e-10)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16), tau=st.floats(0.01, 0.1))
+def test_receiver_edges_make_graph_conv_the_heat_step(seed, tau):
+    points, triangles = unit_square_mesh(25, 3, seed)
+    edges, nodes = mesh_edges(triangles), len(points)
+    L = graph_laplacian(edges, nodes)
+    senders, receivers, edge_type = mesh_graph(edges, nodes)
+    # Each node receives deg(i) neighbour edges (type 0) and deg(i) receiver edges (type 1).
+    for t in (0, 1):
+        np.testing.assert_array_equal(np.bincount(receivers[edge_type == t], minlength=nodes),
+                                      np.diag(L))
+    u = np.random.default_rng(seed).normal(size=(nodes, 1))
+    W = np.array([[[tau]], [[-tau]]])
+    step = u + graph_conv(u, senders, receivers, edge_type, W).numpy()
+    np.testing.assert_allclose(step[:, 0], heat_steps(u[:, 0], L, tau, 1)[1], atol=1e-12)
+
+
+def test_self_type_is_one_loop_per_node():
+    senders, receivers, edge_type = mesh_graph(np.array([[0, 1], [1, 2]]), 4, "self")
+    assert edge_type.tolist().count(0) == 4 and edge_type.tolist().count(1) == 4
+    loops = {(s, r) for s, r, t in zip(senders, receivers, edge_type) if t == 1}
+    assert loops == {(k, k) for k in range(4)}
+
+
+def test_batch_graph_applies_the_conv_to_each_copy():
+    rng = np.random.default_rng(4)
+    senders, receivers, edge_type = grid_graph(3, 4)
+    x, W, b = rng.normal(size=(5, 12, 2)), rng.normal(size=(9, 2, 3)), rng.normal(size=3)
+    batched = graph_conv(x.reshape(60, 2), *batch_graph(senders, receivers, edge_type, 12, 5),
+                         W, b).numpy()
+    each = np.concatenate([graph_conv(xk, senders, receivers, edge_type, W, b).numpy()
+                           for xk in x])
+    np.testing.assert_allclose(batched, each, atol=1e-12)
+
+
+def test_fit_graph_step_recovers_tau():
+    points, triangles = unit_square_mesh(40, 4, seed=0)
+    edges, nodes, tau = mesh_edges(triangles), len(points), 0.07
+    L = graph_laplacian(edges, nodes)
+    u_now = np.random.default_rng(1).normal(size=(4, nodes))
+    u_next = np.stack([heat_steps(u, L, tau, 1)[1] for u in u_now])
+    layer, losses = fit_graph_step(u_now, u_next, *mesh_graph(edges, nodes), steps=200)
+    np.testing.assert_allclose(layer.kernel.numpy().ravel(), [tau, -tau], atol=1e-4)
+    assert abs(float(layer.bias.numpy()[0])) < 1e-4 and losses[-1] < 1e-8 * losses[0]
+
+
+def test_bad_mesh_arguments():
+    edges = np.array([[0, 1], [1, 2]])
+    L = graph_laplacian(edges, 3)
+    with pytest.raises(ValueError, match="n_side must be a positive int"):
+        unit_square_mesh(10, 0)
+    with pytest.raises(TypeError, match="n_interior must be an int"):
+        unit_square_mesh(10.0, 2)
+    with pytest.raises(ValueError, match=r"triangles must have shape \(k, 3\)"):
+        mesh_edges(np.zeros((4, 2), dtype=int))
+    with pytest.raises(TypeError, match="triangles must hold integer"):
+        mesh_edges(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match=r"edges must hold node indices in \[0, 3\)"):
+        graph_laplacian(np.array([[0, 3]]), 3)
+    with pytest.raises(ValueError, match="self-loop"):
+        graph_laplacian(np.array([[1, 1]]), 3)
+    with pytest.raises(ValueError, match="repeated edge"):
+        graph_laplacian(np.array([[0, 1], [1, 0]]), 3)
+    with pytest.raises(ValueError, match=r"u0 must have shape \(3,\)"):
+        heat_steps(np.zeros(4), L, 0.1, 1)
+    with pytest.raises(ValueError, match="L must be a square"):
+        heat_steps(np.zeros(3), np.zeros((3, 2)), 0.1, 1)
+    with pytest.raises(ValueError, match="tau must be positive"):
+        heat_steps(np.zeros(3), L, -0.1, 1)
+    with pytest.raises(TypeError, match="tau must be a real number"):
+        heat_steps(np.zeros(3), L, "0.1", 1)
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        heat_steps(np.zeros(3), L, 0.1, -1)
+    with pytest.raises(ValueError, match="second_type must be 'receiver' or 'self'"):
+        mesh_graph(edges, 3, "neighbour")
+    with pytest.raises(ValueError, match=r"edges must hold node indices in \[0, 2\)"):
+        mesh_graph(edges, 2)
+
+
+def test_bad_training_arguments():
+    s, r, t = mesh_graph(np.array([[0, 1], [1, 2]]), 3)
+    with pytest.raises(ValueError, match=r"u_now and u_next must both have shape \(pairs, nodes\)"):
+        fit_graph_step(np.zeros((2, 3)), np.zeros((2, 4)), s, r, t)
+    with pytest.raises(ValueError, match=r"senders must lie in \[0, 2\)"):
+        fit_graph_step(np.zeros((2, 2)), np.zeros((2, 2)), s, r, t)
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        fit_graph_step(np.zeros((2, 3)), np.zeros((2, 3)), s, r, t, steps=0)
+    with pytest.raises(ValueError, match="learning_rate must be positive"):
+        fit_graph_step(np.zeros((2, 3)), np.zeros((2, 3)), s, r, t, learning_rate=0.0)
+    with pytest.raises(ValueError, match="copies must be a positive int"):
+        batch_graph(s, r, t, 3, 0)
+    with pytest.raises(ValueError, match=r"senders must lie in \[0, 2\)"):
+        batch_graph(s, r, t, 2, 3)

@@ -50,15 +50,18 @@ def check_knots(knots: object, values: object) -> tuple[np.ndarray, np.ndarray]:
     return t, y
 
 
-def dense_relu_stack(params: Params, name: str) -> keras.Sequential:
-    """A Keras model of ``Dense`` layers with the given ``(W, b)``: ReLU hidden, linear output."""
+def dense_relu_stack(params: Params, name: str, dtype: str = "float32") -> keras.Sequential:
+    """A Keras model of ``Dense`` layers with the given ``(W, b)``: ReLU hidden, linear output,
+    computing in ``dtype`` (``"float32"``, Keras' default, or ``"float64"``)."""
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
     n_in = params[0][0].shape[0]
     model = keras.Sequential([keras.Input(shape=(n_in,))], name=name)
     for k, (W, b) in enumerate(params, start=1):
         last = k == len(params)
         model.add(keras.layers.Dense(W.shape[1], activation="linear" if last else "relu",
-                                     name="output" if last else f"hidden_{k}"))
-        model.layers[-1].set_weights([W.astype(np.float32), b.astype(np.float32)])
+                                     name="output" if last else f"hidden_{k}", dtype=dtype))
+        model.layers[-1].set_weights([W.astype(dtype), b.astype(dtype)])
     return model
 
 
@@ -76,14 +79,15 @@ def relu_interpolant_weights(knots: object, values: object) -> Params:
     return [(np.ones((1, len(t))), -t), (c[:, None], np.array([y[0]]))]
 
 
-def relu_interpolant(knots: object, values: object) -> keras.Sequential:
+def relu_interpolant(knots: object, values: object, dtype: str = "float32") -> keras.Sequential:
     """A one-hidden-layer ReLU network equal to the piecewise-linear interpolant of the values.
 
     Input shape ``(n, 1)``; ``len(knots)`` hidden units, weights from
     :func:`relu_interpolant_weights` (:math:numref:`eq-relu-interpolant`), no training. It equals
-    ``np.interp(x, knots, values)`` everywhere, constant continuation outside the knots included.
+    ``np.interp(x, knots, values)`` everywhere, constant continuation outside the knots included,
+    to the rounding of ``dtype``.
     """
-    return dense_relu_stack(relu_interpolant_weights(knots, values), "relu_interpolant")
+    return dense_relu_stack(relu_interpolant_weights(knots, values), "relu_interpolant", dtype)
 
 
 def tent(x: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from sciml_nn.checks import check_int
 from sciml_nn.networks import check_activation, sigma_tensorflow
+from sciml_nn.training import make_train_step
 
 
 def grid_graph(ny: int, nx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -25,7 +26,8 @@ def grid_graph(ny: int, nx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Node :math:`(i, j)` is numbered :math:`i\\,n_x + j` (row-major). Each node receives one edge
     from every in-grid node :math:`(i + d_i, j + d_j)`, :math:`d_i, d_j \\in \\{-1, 0, 1\\}`, itself
     included, with type :math:`3(d_i + 1) + (d_j + 1)`; off-grid neighbours are left out, which is
-    zero padding. Returns ``(senders, receivers, edge_type)``, int32 arrays of equal length.
+    zero padding, as in :math:numref:`eq-graph-grid`. Returns ``(senders, receivers,
+    edge_type)``, int32 arrays of equal length.
     """
     ny, nx = check_int("ny", ny, 1), check_int("nx", nx, 1)
     i, j = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
@@ -75,7 +77,8 @@ def graph_conv(
     b: np.ndarray | tf.Tensor | None = None,
     activation: str | None = None,
 ) -> tf.Tensor:
-    """:math:`\\mathrm{out}_i = \\sigma(\\sum_{e:\\, r_e = i} x_{s_e} W_{t_e} + b)`.
+    """:math:`\\mathrm{out}_i = \\sigma(\\sum_{e:\\, r_e = i} x_{s_e} W_{t_e} + b)`,
+    :math:numref:`eq-graph-conv`.
 
     ``x`` has shape (nodes, c_in), ``W`` (types, c_in, c_out), ``b`` (c_out,); the result has
     shape (nodes, c_out). No activation (``None``) means the identity.
@@ -135,3 +138,53 @@ class GraphConv(keras.layers.Layer):
         return {**super().get_config(), "units": self.units, "senders": senders,
                 "receivers": receivers, "edge_type": edge_type, "types": self.types,
                 "activation": self.activation}
+
+
+def batch_graph(senders: np.ndarray, receivers: np.ndarray, edge_type: np.ndarray, nodes: int,
+                copies: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges of ``copies`` disjoint copies of a graph of ``nodes`` nodes: node :math:`k` of copy
+    :math:`c` is numbered :math:`c \\cdot \\mathrm{nodes} + k`. A graph convolution on the copies
+    applies one set of weights to a batch of fields at once, one field per copy."""
+    nodes, copies = check_int("nodes", nodes, 1), check_int("copies", copies, 1)
+    types = int(np.max(edge_type)) + 1 if len(edge_type) else 1
+    senders, receivers, edge_type = check_edges(senders, receivers, edge_type, nodes, types)
+    offset = nodes * np.arange(copies, dtype=np.int32)[:, None]
+    return ((senders + offset).ravel(), (receivers + offset).ravel(),
+            np.tile(edge_type, copies))
+
+
+def fit_graph_step(u_now: np.ndarray, u_next: np.ndarray, senders: np.ndarray,
+                   receivers: np.ndarray, edge_type: np.ndarray, steps: int = 500,
+                   learning_rate: float = 0.01) -> tuple[GraphConv, np.ndarray]:
+    """Train a residual graph convolution step :math:`u^{n+1} \\approx u^n + F(u^n)` on pairs of
+    fields ``u_now``, ``u_next`` of shape (pairs, nodes), with :math:`F` a linear one-channel
+    :class:`GraphConv` :math:numref:`eq-graph-conv`.
+
+    All pairs form one full batch on :func:`batch_graph` copies; Adam with a cosine-decaying step
+    runs in a ``tf.function``, starting from :math:`F = 0` (the identity step). Returns :math:`F`
+    as a layer on the single graph and the loss :math:numref:`eq-mse` at every step.
+    """
+    u_now, u_next = np.asarray(u_now, np.float32), np.asarray(u_next, np.float32)
+    if u_now.ndim != 2 or u_now.shape != u_next.shape:
+        raise ValueError("u_now and u_next must both have shape (pairs, nodes); got "
+                         f"{u_now.shape} and {u_next.shape}")
+    pairs, nodes = u_now.shape
+    types = int(np.max(edge_type)) + 1 if len(edge_type) else 1
+    edges = check_edges(senders, receivers, edge_type, nodes, types)
+    steps = check_int("steps", steps, 1)
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be positive; got {learning_rate}")
+    batch = GraphConv(1, *batch_graph(*edges, nodes, pairs), types=types)
+    batch.build((None, 1))
+    batch.kernel.assign(tf.zeros((types, 1, 1)))
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    # The tf.Variable behind each Keras variable, which is what the tape and the step watch.
+    # A residual block (eq-residual-block): the identity carries u^n, F learns the increment.
+    step = make_train_step(lambda u: u + batch(u), [v.value for v in batch.trainable_variables],
+                           keras.optimizers.Adam(schedule))
+    x, y = tf.constant(u_now.reshape(-1, 1)), tf.constant(u_next.reshape(-1, 1))
+    losses = np.array([float(step(x, y)) for _ in range(steps)])
+    layer = GraphConv(1, *edges, types=types)
+    layer.build((None, 1))
+    layer.set_weights(batch.get_weights())
+    return layer, losses
