@@ -131,9 +131,9 @@ def test_relu_interpolant_equals_np_interp(n: int, omega: float, seed: int) -> N
     assert model.layers[0].units == n
     network = np.asarray(model(x[:, None]))[:, 0]
     np.testing.assert_allclose(network, np.interp(x.astype(np.float64), knots, values), atol=1e-6)
-    exact = np.asarray(relu_interpolant(knots, values, "float64")(x[:, None].astype(np.float64)))
-    np.testing.assert_allclose(exact[:, 0], np.interp(x.astype(np.float64), knots, values),
-                               atol=1e-12)
+    x64 = np.concatenate([rng.uniform(-0.25, 1.25, 400), knots])  # not rounded to float32
+    exact = np.asarray(relu_interpolant(knots, values, "float64")(x64[:, None]))
+    np.testing.assert_allclose(exact[:, 0], np.interp(x64, knots, values), atol=1e-12)
 
 
 def test_relu_interpolant_weights_are_the_construction() -> None:

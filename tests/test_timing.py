@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+import json
 import os
+import subprocess
+import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -76,7 +84,7 @@ def test_device_description_reports_a_gpu(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_cpu_name_reads_cpuinfo() -> None:
-    name = timing._cpu_name()
+    name = timing.cpu_name()
     assert isinstance(name, str) and name
     if os.path.exists("/proc/cpuinfo"):
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
@@ -95,3 +103,188 @@ def test_statistics_match_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result["median"] == pytest.approx(np.median(durations))
     assert result["mean"] == pytest.approx(np.mean(durations))
     assert (result["min"], result["max"]) == (1, 10)
+
+
+# --- The roofline and the training step (Part 7, "Where the time goes") ---
+
+SMALL = [8, 32, 32, 1]
+
+
+@pytest.mark.parametrize(
+    ("widths", "batch"), [([1, 1], 1), ([2, 3], 5), ([8, 32, 32, 1], 64), ([3, 7, 11, 5, 2], 9)]
+)
+def test_dense_step_flops_is_six_batch_sum_of_products(widths: list[int], batch: int) -> None:
+    expected = 6 * batch * sum(widths[i] * widths[i + 1] for i in range(len(widths) - 1))
+    assert timing.dense_step_flops(widths, batch) == expected
+
+
+def test_dense_step_flops_counts_keras_weights() -> None:
+    """The sum of n_i n_{i+1} is the number of kernel entries of the Keras model."""
+    model = timing.dense_model([5, 16, 8, 2])
+    kernels = sum(int(np.prod(v.shape)) for v in model.trainable_variables if v.ndim == 2)
+    assert timing.dense_step_flops([5, 16, 8, 2], 10) == 6 * 10 * kernels
+
+
+def test_dense_model_matches_its_formula() -> None:
+    """tanh hidden layers and a linear output, checked against NumPy."""
+    model = timing.dense_model([3, 4, 2], seed=1)
+    x = np.random.default_rng(0).normal(size=(6, 3)).astype("float32")
+    (W1, b1), (W2, b2) = [(layer.kernel.numpy(), layer.bias.numpy()) for layer in model.layers]
+    expected = np.tanh(x @ W1 + b1) @ W2 + b2
+    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", timing.MODES)
+def test_training_step_figures_are_consistent(mode: str) -> None:
+    result = timing.time_training_step(SMALL, 64, mode=mode, repeats=3)
+    assert result["flops"] == timing.dense_step_flops(SMALL, 64)
+    assert result["seconds_per_step"] > 0
+    assert result["flops_per_second"] * result["seconds_per_step"] == pytest.approx(
+        result["flops"], rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("mode", timing.MODES)
+def test_training_step_takes_an_sgd_step_on_the_mse(mode: str) -> None:
+    """The timed step is SGD on the MSE: one step equals Keras' own SGD train_on_batch."""
+    model = timing.dense_model(SMALL, seed=3)
+    reference = timing.dense_model(SMALL, seed=3)
+    reference.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x = np.random.default_rng(1).normal(size=(16, 8)).astype("float32")
+    y = np.random.default_rng(2).normal(size=(16, 1)).astype("float32")
+    step = timing.sgd_step(model, mode, learning_rate=0.1)
+    step(x, y)
+    reference.train_on_batch(x, y)
+    for ours, theirs in zip(model.trainable_variables, reference.trainable_variables):
+        np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5, atol=1e-6)
+
+
+def test_training_step_time_is_the_order_of_train_on_batch() -> None:
+    """The graph step and Keras' train_on_batch do the same work: their times agree within 10x."""
+    widths, batch = [128, 256, 256, 1], 256
+    ours = timing.time_training_step(widths, batch, mode="graph", repeats=7)["seconds_per_step"]
+    model = timing.dense_model(widths)
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+    x = np.random.default_rng(0).normal(size=(batch, widths[0])).astype("float32")
+    y = np.zeros((batch, 1), "float32")
+    keras_seconds = time_callable(lambda: model.train_on_batch(x, y), repeats=7, warmup=2)["median"]
+    assert 0.1 < keras_seconds / ours < 10
+
+
+def test_no_step_beats_the_measured_peak() -> None:
+    """A bound: the step's matrix products cannot run faster than the fastest matmul."""
+    peak = timing.matmul_peak()
+    assert peak > 0
+    for mode in ("graph", "xla"):
+        rate = timing.time_training_step([128, 256, 256, 1], 256, mode=mode, repeats=5)
+        assert rate["flops_per_second"] <= 1.5 * peak
+
+
+def test_matmul_peak_is_the_best_rate_of_its_sizes() -> None:
+    """The peak over sizes (64, 128) is at least the rate of one 128 product timed by hand."""
+    a = keras.random.normal((128, 128), seed=0)
+    seconds = time_callable(lambda: keras.ops.matmul(a, a), repeats=5)["median"]
+    peak = timing.matmul_peak(sizes=(64, 128), repeats=5)
+    assert peak >= 0.5 * 2 * 128**3 / seconds
+    assert peak < 1e16  # no device does 10 PFLOP/s: a wrong FLOP count would show
+
+
+def test_memory_bandwidth_is_positive_and_finite() -> None:
+    bandwidth = timing.memory_bandwidth(megabytes=8, repeats=3)
+    assert 1e6 < bandwidth < 1e14
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: timing.dense_step_flops([], 4), "widths must list at least"),
+        (lambda: timing.dense_step_flops([3], 4), "widths must list at least"),
+        (lambda: timing.dense_step_flops([3, 0], 4), r"widths\[1\] must be a positive int; got 0"),
+        (lambda: timing.dense_step_flops([3, 2], 0), "batch must be a positive int; got 0"),
+        (lambda: timing.time_training_step([3, 2], -1), "batch must be a positive int; got -1"),
+        (lambda: timing.time_training_step([3, 2], 4, mode="fast"), "mode must be one of"),
+        (lambda: timing.time_training_step([3, 2], 4, dtype="int8"), "dtype must be one of"),
+        (lambda: timing.matmul_peak("float8"), "dtype must be one of"),
+        (lambda: timing.matmul_peak(sizes=(0,)), "size must be a positive int; got 0"),
+        (lambda: timing.memory_bandwidth(megabytes=0), "megabytes must be a positive int"),
+    ],
+)
+def test_bad_input_raises_value_error(call: Callable, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_main_writes_figures_with_their_label(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep's JSON carries device, backend, versions and date beside consistent figures."""
+    monkeypatch.setattr(timing, "matmul_peak", lambda dtype="float32": 1e12)
+    monkeypatch.setattr(timing, "memory_bandwidth", lambda: 1e10)
+    monkeypatch.setattr(
+        timing, "time_training_step",
+        lambda widths, batch, mode, dtype, repeats: {
+            "widths": widths, "batch": batch, "mode": mode, "dtype": dtype,
+            "flops": timing.dense_step_flops(widths, batch), "flops_per_second": 1e9,
+        },
+    )
+    out = tmp_path / "figures.json"
+    timing.main(["--out", str(out), "--quick"])
+    figures = json.loads(out.read_text())
+    assert figures["device"] == device_description()
+    assert figures["backend"] == keras.backend.backend()
+    assert figures["tensorflow"] == tf.__version__ and figures["keras"] == keras.__version__
+    assert figures["date"][:4].isdigit()
+    assert len(figures["steps"]) == 3 * 2 * 3
+    assert all(step["fraction_of_peak"] == pytest.approx(1e-3) for step in figures["steps"])
+
+
+def test_package_imports_without_tensorflow() -> None:
+    """With TensorFlow missing (as on a JAX-only machine), `import sciml_nn` still works."""
+    code = "import sys; sys.modules['tensorflow'] = None; import sciml_nn; print('ok')"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.stdout == "ok\n", result.stderr
+
+
+def test_timing_imports_tensorflow_only_inside_functions() -> None:
+    """No module-level TensorFlow import, so the module loads under Keras' JAX backend."""
+    tree = ast.parse(Path(timing.__file__).read_text())
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    names = [a.name for n in top for a in n.names] + [getattr(n, 'module', None) or '' for n in top]
+    assert names and not any(name.startswith("tensorflow") for name in names)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="jax is not installed in this environment"
+)
+def test_timing_runs_under_the_jax_backend() -> None:
+    code = (
+        "from sciml_nn import timing\n"
+        "assert timing.keras.backend.backend() == 'jax'\n"
+        "r = timing.time_training_step([8, 32, 1], 16, mode='xla', repeats=2)\n"
+        "e = timing.time_training_step([8, 32, 1], 16, mode='eager', repeats=2)\n"
+        "print(r['flops'], timing.dense_step_flops([8, 32, 1], 16), e['flops'],\n"
+        "      abs(r['flops_per_second'] * r['seconds_per_step'] / r['flops'] - 1) < 1e-9)\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    flops = 6 * 16 * (8 * 32 + 32 * 1)
+    assert result.stdout.split() == [str(flops)] * 3 + ["True"], result.stderr
+
+
+@pytest.mark.parametrize(("dtype", "size"), [("float16", 2), ("float32", 4), ("float64", 8)])
+def test_dense_step_bytes_is_its_formula(dtype: str, size: int) -> None:
+    widths, batch = [3, 5, 2], 7
+    expected = size * (4 * (3 * 5 + 5 * 2) + 3 * batch * (3 + 5 + 2))
+    assert timing.dense_step_bytes(widths, batch, dtype) == expected
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        timing.dense_step_bytes(widths, batch, "int4")
+
+
+@pytest.mark.parametrize("dtype", timing.DTYPES)
+def test_training_step_runs_in_every_dtype(dtype: str) -> None:
+    """Reading a bfloat16 result back must work too (NumPy has no bfloat16 of its own)."""
+    result = timing.time_training_step([4, 8, 1], 16, mode="graph", dtype=dtype, repeats=2)
+    assert result["dtype"] == dtype and result["flops"] == 6 * 16 * (4 * 8 + 8)
+    assert result["flops_per_second"] * result["seconds_per_step"] == pytest.approx(result["flops"])

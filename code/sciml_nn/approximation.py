@@ -56,7 +56,7 @@ def dense_relu_stack(params: Params, name: str, dtype: str = "float32") -> keras
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
     n_in = params[0][0].shape[0]
-    model = keras.Sequential([keras.Input(shape=(n_in,))], name=name)
+    model = keras.Sequential([keras.Input(shape=(n_in,), dtype=dtype)], name=name)
     for k, (W, b) in enumerate(params, start=1):
         last = k == len(params)
         model.add(keras.layers.Dense(W.shape[1], activation="linear" if last else "relu",

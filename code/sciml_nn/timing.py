@@ -1,30 +1,55 @@
-"""Timing that says what it measured and where: repeated wall-clock runs and the device's name.
+"""Timing that says what it measured and where: wall-clock runs, the device's roofline, and the
+cost of a dense training step as a fraction of it (:ref:`where-the-time-goes`).
 
 A timing means little without the machine behind it, so every timing the book prints comes with
-:func:`device_description`. Tests check that these functions count and report correctly, never how
-fast anything is.
+:func:`device_description`. The code uses ``keras`` and ``keras.ops`` only, compiling with
+TensorFlow or JAX depending on Keras' backend, and imports TensorFlow only when that backend is
+``tensorflow``. Tests check counts and consistency, never how fast anything is.
+``python -m sciml_nn.timing --out FILE.json`` runs the sweep and writes its figures.
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime
+import itertools
+import json
 import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from sciml_nn.checks import check_int
 
+MODES = ("eager", "graph", "xla")
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def _backend() -> str:
+    return keras.backend.backend()
+
+
+def _leaves(result: Any) -> list[Any]:
+    if isinstance(result, (list, tuple)):
+        return [leaf for item in result for leaf in _leaves(item)]
+    if isinstance(result, dict):
+        return [leaf for item in result.values() for leaf in _leaves(item)]
+    return [result]
+
 
 def _wait_for(result: Any) -> None:
-    # TensorFlow may return before a GPU has finished; reading the values waits for it.
-    for item in tf.nest.flatten(result):
-        if isinstance(item, (tf.Tensor, tf.Variable)):
-            np.asarray(item)
+    # Devices compute asynchronously; reading the values (or blocking on them) waits for them.
+    for item in _leaves(result):
+        if hasattr(item, "block_until_ready"):
+            item.block_until_ready()
+        elif type(item).__module__.startswith(("tensorflow", "keras")) and hasattr(item, "numpy"):
+            item.numpy()  # np.asarray would fail on bfloat16
 
 
 def time_callable(fn: Callable[[], Any], repeats: int = 20, warmup: int = 1) -> dict[str, float]:
@@ -54,7 +79,8 @@ def time_callable(fn: Callable[[], Any], repeats: int = 20, warmup: int = 1) -> 
     }
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name from ``/proc/cpuinfo``, else what Python's ``platform`` reports."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
             for line in cpuinfo:
@@ -65,20 +91,236 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+def _gpu_name() -> str | None:
+    if _backend() == "jax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        names = [getattr(d, "device_kind", str(d)) for d in gpus]
+    else:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+    if not names:
+        return None
+    return names[0] + (f" (and {len(names) - 1} more)" if len(names) > 1 else "")
+
+
 def device_description() -> str:
-    """Name the device TensorFlow computes on: the first GPU's name, else the CPU model and cores.
+    """Name the device Keras' backend computes on: the first GPU's name, else CPU model and cores.
 
     For example ``"GPU: NVIDIA H100 80GB HBM3"`` or ``"CPU: AMD EPYC 7763 64-Core Processor,
     2 cores"``; the cores are those this process may use.
     """
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        name = details.get("device_name", gpus[0].name)
-        extra = f" (and {len(gpus) - 1} more)" if len(gpus) > 1 else ""
-        return f"GPU: {name}{extra}"
+    gpu = _gpu_name()
+    if gpu:
+        return f"GPU: {gpu}"
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return f"CPU: {_cpu_name()}, {cores} core{'s' if cores != 1 else ''}"
+    return f"CPU: {cpu_name()}, {cores} core{'s' if cores != 1 else ''}"
+
+
+def _check_choice(name: str, value: object, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return str(value)
+
+
+def _check_widths(widths: Sequence[int]) -> list[int]:
+    widths = list(widths)
+    if len(widths) < 2:
+        raise ValueError(f"widths must list at least an input and an output width; got {widths}")
+    return [check_int(f"widths[{i}]", n, 1) for i, n in enumerate(widths)]
+
+
+def dense_step_flops(widths: Sequence[int], batch: int) -> int:
+    """FLOPs of the matrix products in one training step, :math:numref:`eq-step-flops`.
+
+    The forward pass costs :math:`2 B \\sum_i n_i n_{i+1}` (a multiply-add is 2 FLOPs); the
+    backward pass twice that (one product for the input's gradient, one for the weights').
+    """
+    widths, batch = _check_widths(widths), check_int("batch", batch, 1)
+    return 6 * batch * sum(n * m for n, m in itertools.pairwise(widths))
+
+
+def dense_step_bytes(widths: Sequence[int], batch: int, dtype: str = "float32") -> int:
+    """A model of the bytes one training step moves, :math:numref:`eq-step-bytes`.
+
+    Each weight entry moves 4 times (read forward, read backward, gradient written, weight
+    updated), each activation 3 times (written forward, read twice backward); biases are left out.
+    """
+    widths, batch = _check_widths(widths), check_int("batch", batch, 1)
+    size = 2 if _check_choice("dtype", dtype, DTYPES) in ("float16", "bfloat16") else 4
+    size = 8 if dtype == "float64" else size
+    weights = sum(n * m for n, m in itertools.pairwise(widths))
+    return size * (4 * weights + 3 * batch * sum(widths))
+
+
+def _compile(fn: Callable, mode: str) -> Callable:
+    """eager: plain Python calls; graph: a traced graph; xla: compiled by XLA (jax.jit for both)."""
+    mode = _check_choice("mode", mode, MODES)
+    if mode == "eager":
+        return fn
+    if _backend() == "jax":
+        import jax
+
+        return jax.jit(fn)
+    import tensorflow as tf
+
+    return tf.function(fn, jit_compile=mode == "xla")
+
+
+def gpu_present() -> bool:
+    """Whether Keras' backend sees a GPU: it decides between the full sweep and the CPU one."""
+    return _gpu_name() is not None
+
+
+def matmul_peak(dtype: str = "float32", sizes: Sequence[int] | None = None, repeats: int = 5) -> float:
+    """Peak matrix-product rate in FLOP/s: the best :math:`2n^3/t` over square sizes ``n`` and the
+    eager and compiled modes, in ``dtype``; the roof of :math:numref:`eq-roofline`."""
+    dtype = _check_choice("dtype", dtype, DTYPES)
+    if sizes is None:
+        sizes = (1024, 2048, 4096, 8192) if gpu_present() else (256, 512, 1024, 2048)
+    best = 0.0
+    for n in [check_int("size", n, 1) for n in sizes]:
+        a = keras.random.normal((n, n), seed=0, dtype=dtype)
+        b = keras.random.normal((n, n), seed=1, dtype=dtype)
+        for mode in ("eager", "xla"):
+            product = _compile(ops.matmul, mode)
+            run = lambda f=product, a=a, b=b: f(a, b)
+            seconds = time_callable(run, repeats=repeats, warmup=1)["min"]
+            best = max(best, 2 * n**3 / seconds)
+    return best
+
+
+def memory_bandwidth(megabytes: int | None = None, repeats: int = 5) -> float:
+    """Bytes per second of a large scaled copy ``y = 2x``: it reads and writes ``x`` once each."""
+    if megabytes is None:
+        megabytes = 1024 if gpu_present() else 64
+    n = check_int("megabytes", megabytes, 1) * 2**20 // 4
+    x = keras.random.normal((n,), seed=0, dtype="float32")
+    best = 0.0
+    for mode in ("eager", "xla"):
+        copy = _compile(lambda x: x * 2.0, mode)
+        seconds = time_callable(lambda f=copy: f(x), repeats=repeats, warmup=1)["min"]
+        best = max(best, 2 * 4 * n / seconds)
+    return best
+
+
+def dense_model(widths: Sequence[int], dtype: str = "float32", seed: int = 0) -> keras.Model:
+    """The timed network: tanh hidden layers and a linear output, widths ``n_0, ..., n_L``."""
+    widths, dtype = _check_widths(widths), _check_choice("dtype", dtype, DTYPES)
+    layers = [
+        keras.layers.Dense(
+            n,
+            activation="tanh" if i < len(widths) - 1 else None,
+            dtype=dtype,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i),
+        )
+        for i, n in enumerate(widths[1:], start=1)
+    ]
+    return keras.Sequential([keras.Input((widths[0],), dtype=dtype), *layers])
+
+
+def sgd_step(model: keras.Model, mode: str, learning_rate: float) -> Callable:
+    """One SGD step :math:`\\xi \\leftarrow \\xi - \\eta \\nabla_\\xi J` on the mean squared error, as a
+    callable ``step(x, y)`` compiled for ``mode`` (eager, graph or XLA; see
+    :func:`time_training_step`). Under JAX the step returns the new weights instead of assigning.
+    """
+    trainable = model.trainable_variables
+    if _backend() == "jax":
+        import jax
+
+        def loss(values, x, y):
+            prediction, _ = model.stateless_call(values, [], x)
+            return ops.mean(ops.square(prediction - y))
+
+        def step(values, x, y):
+            grads = jax.grad(loss)(values, x, y)
+            return [v - learning_rate * g for v, g in zip(values, grads)]
+
+        compiled, state = _compile(step, mode), [[v.value for v in trainable]]
+        return lambda x, y: state.__setitem__(0, compiled(state[0], x, y)) or state[0]
+    import tensorflow as tf
+
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = ops.mean(ops.square(model(x) - y))
+        for v, g in zip(trainable, tape.gradient(loss, trainable)):
+            v.assign_sub(learning_rate * g)
+        return loss
+
+    return _compile(step, mode)
+
+
+def time_training_step(
+    widths: Sequence[int],
+    batch: int,
+    mode: str = "eager",
+    dtype: str = "float32",
+    repeats: int = 10,
+    warmup: int = 2,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Time one SGD step of :func:`dense_model` on a batch of ``batch`` samples (MSE loss).
+
+    Returns ``seconds_per_step`` (median over ``repeats`` steps after ``warmup`` untimed ones,
+    which include tracing and compiling), ``flops`` from :func:`dense_step_flops`, and
+    ``flops_per_second = flops / seconds_per_step``.
+    """
+    widths, batch = _check_widths(widths), check_int("batch", batch, 1)
+    mode, dtype = _check_choice("mode", mode, MODES), _check_choice("dtype", dtype, DTYPES)
+    step = sgd_step(dense_model(widths, dtype, seed), mode, learning_rate=1e-3)
+    x = keras.random.normal((batch, widths[0]), seed=seed, dtype=dtype)
+    y = keras.random.normal((batch, widths[-1]), seed=seed + 1, dtype=dtype)
+    seconds = time_callable(lambda: step(x, y), repeats=repeats, warmup=max(warmup, 1))["median"]
+    flops = dense_step_flops(widths, batch)
+    return {
+        "widths": widths, "batch": batch, "mode": mode, "dtype": dtype,
+        "seconds_per_step": seconds, "flops": flops, "flops_per_second": flops / seconds,
+    }
+
+
+def environment() -> dict[str, str]:
+    """Device, Keras backend, versions and date: the label every timing travels with."""
+    backend = _backend()
+    module = __import__("jax" if backend == "jax" else "tensorflow")
+    return {
+        "device": device_description(), "backend": backend, "keras": keras.__version__,
+        backend: module.__version__, "numpy": np.__version__, "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def run_sweep(quick: bool | None = None) -> dict[str, Any]:
+    """The roofline (peak FLOP/s, bandwidth) and step throughput over width, batch and mode."""
+    quick = not gpu_present() if quick is None else quick
+    widths_list = (32, 128, 512) if quick else (32, 128, 512, 2048, 8192)
+    batches = (64, 512) if quick else (64, 512, 4096)
+    dtypes = ("float32",) if quick else ("float32", "bfloat16")
+    peaks = {dtype: matmul_peak(dtype) for dtype in dtypes}
+    steps = [
+        time_training_step([w, w, w, 1], batch, mode, dtype, repeats=5 if quick else 20)
+        for dtype in dtypes for w in widths_list for batch in batches for mode in MODES
+    ]
+    for step in steps:
+        step["fraction_of_peak"] = step["flops_per_second"] / peaks[step["dtype"]]
+    return {**environment(), "matmul_peak": peaks, "memory_bandwidth": memory_bandwidth(),
+            "steps": steps}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Time dense training steps against the roofline.")
+    parser.add_argument("--out", required=True, help="JSON file to write the figures to")
+    parser.add_argument("--quick", action="store_true", help="small sweep sized for a CPU")
+    args = parser.parse_args(argv)
+    figures = run_sweep(quick=True if args.quick else None)
+    with open(args.out, "w", encoding="utf-8") as out:
+        json.dump(figures, out, indent=1)
+
+
+if __name__ == "__main__":
+    main()
