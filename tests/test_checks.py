@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sciml_nn.checks import check_int
+from sciml_nn.checks import check_choice, check_int
 
 
 def test_check_int_accepts_python_and_numpy_ints():
@@ -29,3 +29,11 @@ def test_check_int_accepts_python_and_numpy_ints():
 def test_check_int_rejects_with_a_message_naming_what_was_expected(value, smallest, error, message):
     with pytest.raises(error, match=message):
         check_int("n", value, smallest)
+
+
+def test_check_choice():
+    assert check_choice("mode", "graph", ("eager", "graph")) == "graph"
+    with pytest.raises(ValueError, match=r"mode must be one of \('eager', 'graph'\); got 'jit'"):
+        check_choice("mode", "jit", ("eager", "graph"))
+    with pytest.raises(TypeError, match="mode must be a str; got int"):
+        check_choice("mode", 3, ("eager", "graph"))

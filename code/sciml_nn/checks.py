@@ -3,6 +3,8 @@ a wrong value ``ValueError``, and both say what was expected and what arrived.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -14,3 +16,12 @@ def check_int(name: str, value: object, smallest: int | None = None) -> int:
         expected = "a positive int" if smallest == 1 else f">= {smallest}"
         raise ValueError(f"{name} must be {expected}; got {value}")
     return int(value)
+
+
+def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of the strings ``choices``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str; got {type(value).__name__}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}; got {value!r}")
+    return value

@@ -16,6 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sciml_nn.checks import check_choice
+
 Params = list[tuple[np.ndarray, np.ndarray]]
 
 _NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -39,11 +41,7 @@ ACTIVATIONS = tuple(_NUMPY_ACTIVATIONS)
 
 def check_activation(activation: str) -> str:
     """Return ``activation`` if it is one of :data:`ACTIVATIONS`, else raise ``ValueError``."""
-    if not isinstance(activation, str):
-        raise TypeError(f"activation must be a str; got {type(activation).__name__}")
-    if activation not in _NUMPY_ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
-    return activation
+    return check_choice("activation", activation, ACTIVATIONS)
 
 
 def sigma(z: np.ndarray, activation: str = "tanh") -> np.ndarray:

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sciml_nn.checks import check_int
+from sciml_nn.checks import check_choice, check_int
 from sciml_nn.data import make_dataset, squared_norm
 from sciml_nn.exercise import make_levenberg_marquardt_step
 from sciml_nn.networks import check_activation, check_layer_sizes, init_mlp, sigma_tensorflow
@@ -28,11 +28,7 @@ UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "bfloat16": 2.0**-8, 
 
 def check_precision(precision: object) -> str:
     """Return ``precision`` if it names one of ``PRECISIONS``; raise otherwise."""
-    if not isinstance(precision, str):
-        raise TypeError(f"precision must be a str; got {type(precision).__name__}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
-    return precision
+    return check_choice("precision", precision, PRECISIONS)
 
 
 def policy_dtypes(precision: str) -> tuple[str, str]:

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from sciml_nn.checks import check_int
+from sciml_nn.checks import check_choice, check_int
 
 MODES = ("eager", "graph", "xla")
 DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -123,12 +123,6 @@ def device_description() -> str:
     return f"CPU: {cpu_name()}, {cores} core{'s' if cores != 1 else ''}"
 
 
-def _check_choice(name: str, value: object, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return str(value)
-
-
 def _check_widths(widths: Sequence[int]) -> list[int]:
     widths = list(widths)
     if len(widths) < 2:
@@ -153,7 +147,7 @@ def dense_step_bytes(widths: Sequence[int], batch: int, dtype: str = "float32") 
     updated), each activation 3 times (written forward, read twice backward); biases are left out.
     """
     widths, batch = _check_widths(widths), check_int("batch", batch, 1)
-    size = 2 if _check_choice("dtype", dtype, DTYPES) in ("float16", "bfloat16") else 4
+    size = 2 if check_choice("dtype", dtype, DTYPES) in ("float16", "bfloat16") else 4
     size = 8 if dtype == "float64" else size
     weights = sum(n * m for n, m in itertools.pairwise(widths))
     return size * (4 * weights + 3 * batch * sum(widths))
@@ -161,7 +155,7 @@ def dense_step_bytes(widths: Sequence[int], batch: int, dtype: str = "float32") 
 
 def _compile(fn: Callable, mode: str) -> Callable:
     """eager: plain Python calls; graph: a traced graph; xla: compiled by XLA (jax.jit for both)."""
-    mode = _check_choice("mode", mode, MODES)
+    mode = check_choice("mode", mode, MODES)
     if mode == "eager":
         return fn
     if _backend() == "jax":
@@ -181,7 +175,7 @@ def gpu_present() -> bool:
 def matmul_peak(dtype: str = "float32", sizes: Sequence[int] | None = None, repeats: int = 5) -> float:
     """Peak matrix-product rate in FLOP/s: the best :math:`2n^3/t` over square sizes ``n`` and the
     eager and compiled modes, in ``dtype``; the roof of :math:numref:`eq-roofline`."""
-    dtype = _check_choice("dtype", dtype, DTYPES)
+    dtype = check_choice("dtype", dtype, DTYPES)
     if sizes is None:
         sizes = (1024, 2048, 4096, 8192) if gpu_present() else (256, 512, 1024, 2048)
     best = 0.0
@@ -212,7 +206,7 @@ def memory_bandwidth(megabytes: int | None = None, repeats: int = 5) -> float:
 
 def dense_model(widths: Sequence[int], dtype: str = "float32", seed: int = 0) -> keras.Model:
     """The timed network: tanh hidden layers and a linear output, widths ``n_0, ..., n_L``."""
-    widths, dtype = _check_widths(widths), _check_choice("dtype", dtype, DTYPES)
+    widths, dtype = _check_widths(widths), check_choice("dtype", dtype, DTYPES)
     layers = [
         keras.layers.Dense(
             n,
@@ -272,7 +266,7 @@ def time_training_step(
     ``flops_per_second = flops / seconds_per_step``.
     """
     widths, batch = _check_widths(widths), check_int("batch", batch, 1)
-    mode, dtype = _check_choice("mode", mode, MODES), _check_choice("dtype", dtype, DTYPES)
+    mode, dtype = check_choice("mode", mode, MODES), check_choice("dtype", dtype, DTYPES)
     step = sgd_step(dense_model(widths, dtype, seed), mode, learning_rate=1e-3)
     x = keras.random.normal((batch, widths[0]), seed=seed, dtype=dtype)
     y = keras.random.normal((batch, widths[-1]), seed=seed + 1, dtype=dtype)
