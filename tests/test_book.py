@@ -3,6 +3,7 @@ run on their own. Needs ``_build/html`` (``jupyter-book build .``)."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -58,6 +59,40 @@ def test_no_stderr_output_in_executed_notebooks(notebooks):
         if output.get("output_type") == "stream" and output.get("name") == "stderr"
     ]
     assert streams == []
+
+
+# Markdown that only a MyST parser understands: a table rule, a colon fence, inline math.
+RAW_MARKUP = re.compile(r"\|\s*(?:---|—)|:::|\$[^$\s][^$]*\$")
+
+
+def _rendered_outputs(text: str) -> list[str]:
+    """The text of each cell output that was rendered as Markdown (not printed text)."""
+    outputs = re.findall(
+        r'<div class="cell_output docutils container">(.*?)</div>\s*</div>', text, re.DOTALL
+    )
+    return [html.unescape(re.sub(r"<[^>]+>", "", o)) for o in outputs if "<pre" not in o]
+
+
+def test_raw_markup_pattern_matches_unrendered_markdown():
+    assert RAW_MARKUP.search("| dtype | GFLOP/s |\n|---|---|")
+    assert RAW_MARKUP.search("|—|—|")  # CommonMark's smart dashes turn --- into —
+    assert RAW_MARKUP.search(":::{note}\nNo GPU sweep\n:::")
+    assert RAW_MARKUP.search("widths $(n, n, n, 1)$")
+    assert not RAW_MARKUP.search("it costs 6 ms, 2.5 % of peak, at $5 a month")
+
+
+def test_markdown_outputs_are_rendered(html_pages):
+    """Tables, admonitions and math that cells print with IPython's Markdown reach the page as
+    HTML, not as the raw text a CommonMark renderer leaves (nb_render_markdown_format: myst)."""
+    raw = {
+        str(p.relative_to(SITE)): match.group(0)
+        for p, text in html_pages.items()
+        for output in _rendered_outputs(text)
+        if (match := RAW_MARKUP.search(output))
+    }
+    assert raw == {}
+    precision = html_pages[SITE / "book" / "performance" / "precision.html"]
+    assert precision.count("<table") >= 3 and 'class="admonition note"' in precision
 
 
 def test_mathjax_is_served_from_the_site(html_pages):

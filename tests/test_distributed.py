@@ -20,8 +20,8 @@ from sciml_nn.distributed import (
     train_mirrored,
 )
 
-# pytest's process has set up TensorFlow's devices already; splitting the CPU there would reset
-# TensorFlow under every other test, so the two-replica runs happen in a fresh interpreter.
+# pytest's process has run TensorFlow operations already, which fixes its logical devices, so the
+# two-replica runs happen in a fresh interpreter, where split_cpu comes before any operation.
 TWO_REPLICAS = """
 import sciml_nn
 from sciml_nn.distributed import split_cpu, mirrored_strategy, train_mirrored, fit_mirrored
@@ -60,6 +60,28 @@ def test_two_replicas_give_the_weights_of_one_device(two_replicas: dict, how: st
     assert result["weights"] < 1e-5
     assert result["loss"] < 1e-5
     assert result["last_loss"] < 0.8 * result["first_loss"]  # it trained: the steps were real
+
+
+def test_split_cpu_after_the_first_operation_is_a_clear_error() -> None:
+    code = (
+        "import sciml_nn, tensorflow as tf\n"
+        "from sciml_nn.distributed import split_cpu\n"
+        "print(split_cpu(1))\n"  # the same number as TensorFlow's default: harmless
+        "tf.constant(1.0) + 1.0\n"
+        "try:\n"
+        "    split_cpu(2)\n"
+        "except RuntimeError as error:\n"
+        "    print(error)\n"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
+        check=True,
+    )
+    first, message = done.stdout.strip().splitlines()[-2:]
+    assert first == "['/device:CPU:0']"
+    assert "split_cpu(2) must run before TensorFlow's first operation" in message
+    assert "already fixed 1 logical CPU(s)" in message
 
 
 def _problem(n: int = 64) -> tuple[np.ndarray, np.ndarray]:

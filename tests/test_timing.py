@@ -288,3 +288,37 @@ def test_training_step_runs_in_every_dtype(dtype: str) -> None:
     result = timing.time_training_step([4, 8, 1], 16, mode="graph", dtype=dtype, repeats=2)
     assert result["dtype"] == dtype and result["flops"] == 6 * 16 * (4 * 8 + 8)
     assert result["flops_per_second"] * result["seconds_per_step"] == pytest.approx(result["flops"])
+
+
+def _fake_sweep() -> dict:
+    figures = {**timing.environment(), "matmul_peak": {"float32": 1e12, "bfloat16": 4e12},
+               "memory_bandwidth": 1e11, "steps": []}
+    for dtype, rate in [("float32", 5e11), ("bfloat16", 1e12)]:
+        for mode in timing.MODES[1:]:  # eager left out: its cells must show a dash
+            flops = timing.dense_step_flops([64, 64, 64, 1], 32)
+            figures["steps"].append({"widths": [64, 64, 64, 1], "batch": 32, "mode": mode,
+                                     "dtype": dtype, "flops": flops, "flops_per_second": rate})
+    return figures
+
+
+def test_sweep_table_gives_time_and_percent_of_its_own_peak() -> None:
+    figures = _fake_sweep()
+    seconds = timing.dense_step_flops([64, 64, 64, 1], 32) / 5e11
+    table = timing.sweep_table(figures, "float32").splitlines()
+    assert table[0] == "| width n | batch | eager | graph | xla |"
+    assert table[2] == f"| 64 | 32 | – | {1e3 * seconds:.3g} ms (50 %) | {1e3 * seconds:.3g} ms (50 %) |"
+    assert "(25 %)" in timing.sweep_table(figures, "bfloat16")  # 1e12 of a 4e12 peak
+
+
+def test_load_sweep_reads_what_main_writes_and_rejects_an_unlabelled_file(tmp_path) -> None:
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(_fake_sweep()))
+    assert timing.load_sweep(good)["matmul_peak"]["bfloat16"] == 4e12
+    bad.write_text(json.dumps({k: v for k, v in _fake_sweep().items() if k != "device"}))
+    with pytest.raises(ValueError, match=r"lacks \['device'\]"):
+        timing.load_sweep(bad)
+    bad.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="expected the JSON of python -m sciml_nn.timing"):
+        timing.load_sweep(bad)
+    with pytest.raises(ValueError, match="the sweep has no float64 peak"):
+        timing.sweep_table(_fake_sweep(), "float64")

@@ -27,25 +27,24 @@ tf.get_logger().setLevel(logging.WARNING)
 def split_cpu(replicas: int) -> list[str]:
     """Make the first CPU appear as ``replicas`` logical devices; return their names.
 
-    TensorFlow fixes its logical devices the first time it runs an operation, and
-    ``import sciml_nn`` has already run one (to silence TensorFlow's start-up lines). So call this
-    first, before any tensor or model exists: it then resets TensorFlow's eager context and splits
-    the CPU. Calling it again with the same number is harmless.
+    TensorFlow fixes its logical devices when the first operation runs, so call this before any
+    tensor or model exists (``import sciml_nn`` runs no operation). Calling it again with the same
+    number is harmless; a different number after the devices are fixed raises ``RuntimeError``.
     """
     replicas = check_int("replicas", replicas, 1)
     cpu = tf.config.list_physical_devices("CPU")[0]
-    wanted = [tf.config.LogicalDeviceConfiguration()] * replicas
     current = tf.config.get_logical_device_configuration(cpu)
     if len(current or [None]) != replicas:
         try:
-            tf.config.set_logical_device_configuration(cpu, wanted)
-        except RuntimeError:
-            # Private but stable since TF 2.0 (TensorFlow's own tests use it): forget the devices
-            # set up by the first operation so that the new configuration can take effect.
-            from tensorflow.python.eager import context
-
-            context._reset_context()
-            tf.config.set_logical_device_configuration(cpu, wanted)
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)]
+            )
+        except RuntimeError as error:
+            raise RuntimeError(
+                f"split_cpu({replicas}) must run before TensorFlow's first operation, which has "
+                f"already fixed {len(tf.config.list_logical_devices('CPU'))} logical CPU(s): call "
+                "it first, in a fresh Python process or kernel"
+            ) from error
     return [device.name for device in tf.config.list_logical_devices("CPU")]
 
 

@@ -5,7 +5,7 @@ CPU math library it uses, the result of probing for CUDA drivers, the CPU instru
 built for. They are written before TensorFlow's logging is set up, so the environment variable
 ``TF_CPP_MIN_LOG_LEVEL`` does not stop them, and Jupyter kernels copy file descriptor 2 into the
 notebook, so they would land on the book's pages. We point descriptor 2 at ``/dev/null`` while
-TensorFlow imports and sets up its devices, then restore it: later Python warnings and errors
+TensorFlow imports and probes for devices, then restore it: later Python warnings and errors
 still show.
 """
 
@@ -47,7 +47,8 @@ def import_tensorflow() -> ModuleType:
         import keras  # noqa: F401
         import tensorflow as tf
 
-        # The CUDA probe ("failed call to cuInit") runs when devices are first listed.
+        # The CUDA probe ("failed call to cuInit") runs when devices are first listed. Listing
+        # physical devices does not create the logical ones, so they can still be configured
+        # (sciml_nn.distributed.split_cpu) until the first operation runs.
         tf.config.list_physical_devices()
-        tf.constant(0.0) + 1.0
     return tf

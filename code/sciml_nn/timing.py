@@ -306,6 +306,42 @@ def run_sweep(quick: bool | None = None) -> dict[str, Any]:
             "steps": steps}
 
 
+SWEEP_KEYS = ("device", "backend", "keras", "date", "matmul_peak", "memory_bandwidth", "steps")
+
+
+def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
+    """Read the JSON that ``python -m sciml_nn.timing --out`` wrote, checking its label and
+    figures are there (a sweep without its device is no figure at all)."""
+    with open(path, encoding="utf-8") as file:
+        figures = json.load(file)
+    missing = [k for k in SWEEP_KEYS if k not in figures] if isinstance(figures, dict) else SWEEP_KEYS
+    if missing:
+        raise ValueError(
+            f"{path} lacks {list(missing)}: expected the JSON of python -m sciml_nn.timing --out"
+        )
+    return figures
+
+
+def sweep_table(figures: dict[str, Any], dtype: str = "float32") -> str:
+    """A Markdown table of a sweep's ``dtype`` steps: for each width and batch, the time per step
+    and, in brackets, the percentage of the sweep's own ``dtype`` matmul peak, in every mode."""
+    dtype = check_choice("dtype", dtype, DTYPES)
+    if dtype not in figures["matmul_peak"]:
+        raise ValueError(f"the sweep has no {dtype} peak; it has {list(figures['matmul_peak'])}")
+    peak = figures["matmul_peak"][dtype]
+    cells: dict[tuple[int, int], dict[str, str]] = {}
+    for step in (step for step in figures["steps"] if step["dtype"] == dtype):
+        seconds = step["flops"] / step["flops_per_second"]
+        percent = 100 * step["flops_per_second"] / peak
+        row = cells.setdefault((step["widths"][1], step["batch"]), {})
+        row[step["mode"]] = f"{1e3 * seconds:.3g} ms ({percent:.3g} %)"
+    lines = ["| width n | batch | " + " | ".join(MODES) + " |", "|---|---|" + "---|" * len(MODES)]
+    for (width, batch), row in sorted(cells.items()):
+        modes = " | ".join(row.get(mode, "–") for mode in MODES)
+        lines.append(f"| {width} | {batch} | {modes} |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Time dense training steps against the roofline.")
     parser.add_argument("--out", required=True, help="JSON file to write the figures to")
