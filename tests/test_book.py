@@ -79,6 +79,19 @@ def test_raw_markup_pattern_matches_unrendered_markdown():
     assert RAW_MARKUP.search(":::{note}\nNo GPU sweep\n:::")
     assert RAW_MARKUP.search("widths $(n, n, n, 1)$")
     assert not RAW_MARKUP.search("it costs 6 ms, 2.5 % of peak, at $5 a month")
+    # What a CommonMark renderer made of a table and a note (copied from an earlier build), and
+    # what the MyST renderer makes of them: only the first is flagged.
+    commonmark = (
+        '<div class="cell_output docutils container">\n<p>Median time on <strong>CPU</strong>:</p>'
+        "\n<p>| width | float64 |\n|—|—|\n| 64 | 1.25 ms |</p>\n</div>\n</div>"
+        '<div class="cell_output docutils container">\n<p>:::{note}\nThe numbers</p>\n</div>\n</div>'
+    )
+    myst = (
+        '<div class="cell_output docutils container">\n<table class="table">\n<thead><tr>'
+        "<th>width</th></tr></thead><tbody><tr><td>64</td></tr></tbody></table>\n</div>\n</div>"
+    )
+    assert [bool(RAW_MARKUP.search(o)) for o in _rendered_outputs(commonmark)] == [True, True]
+    assert [bool(RAW_MARKUP.search(o)) for o in _rendered_outputs(myst)] == [False]
 
 
 def test_markdown_outputs_are_rendered(html_pages):

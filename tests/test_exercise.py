@@ -168,6 +168,7 @@ def test_gauss_newton_spectrum_matches_numpy():
     [
         ({"interface": "torch"}, ValueError, "interface must be one of"),
         ({"recipe": "lbfgs"}, ValueError, "recipe must be one of"),
+        ({"interface": None}, TypeError, "interface must be a str; got NoneType"),
         ({"steps": 0}, ValueError, "steps must be a positive int"),
         ({"steps": 2.5}, TypeError, "steps must be an int"),
         ({"width": -3}, ValueError, "width must be a positive int"),

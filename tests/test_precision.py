@@ -93,9 +93,11 @@ def test_keras_precision_mlp_policies_and_loss_scaling():
                           keras.mixed_precision.LossScaleOptimizer)
 
 
-def test_time_keras_step_reports_a_positive_time():
+def test_time_keras_step_reports_a_positive_time_and_consistent_flops():
     result = time_keras_step([2, 8, 1], 16, "mixed_bfloat16", repeats=2)
     assert result["seconds_per_step"] > 0 and result["batch"] == 16
+    assert result["flops"] == 6 * 16 * (2 * 8 + 8 * 1)  # eq-step-flops, by hand
+    assert result["flops_per_second"] * result["seconds_per_step"] == pytest.approx(result["flops"])
 
 
 def test_precision_mlp_matches_numpy_in_float64_and_rounds_within_bounds():

@@ -322,3 +322,7 @@ def test_load_sweep_reads_what_main_writes_and_rejects_an_unlabelled_file(tmp_pa
         timing.load_sweep(bad)
     with pytest.raises(ValueError, match="the sweep has no float64 peak"):
         timing.sweep_table(_fake_sweep(), "float64")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        timing.sweep_table(_fake_sweep(), "float8")
+    with pytest.raises(TypeError, match="dtype must be a str"):
+        timing.sweep_table(_fake_sweep(), 32)

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sciml_nn.checks import check_int
+from sciml_nn.checks import check_choice, check_int
 from sciml_nn.data import make_dataset, squared_norm
 from sciml_nn.networks import check_activation, init_mlp, keras_mlp, mlp_tensorflow
 from sciml_nn.training import make_train_step
@@ -160,8 +160,8 @@ def fit_xtx(
     100 steps) or ``"adam"`` (3000 steps, learning rate :math:`10^{-2}` cosine-decayed to
     :math:`10^{-5}`). The returned model maps a float32 ``(n, 2)`` array to shape ``(n, 1)``.
     """
-    _check_choice("interface", interface, INTERFACES)
-    _check_choice("recipe", recipe, RECIPES)
+    check_choice("interface", interface, INTERFACES)
+    check_choice("recipe", recipe, RECIPES)
     steps = DEFAULT_STEPS[recipe] if steps is None else check_int("steps", steps, 1)
     layer_sizes = [2] + [check_int("width", width, 1)] * check_int("depth", depth, 1) + [1]
     check_activation(activation)
@@ -243,7 +243,7 @@ def optimizer_history(
     Returns ``{"step": [...], "error": [...], "seconds": [...]}``; ``seconds`` is the time spent in
     steps so far, without the first (compiling) step and without the error evaluations.
     """
-    _check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
     steps, record_every = (
         check_int("steps", steps, 1),
         check_int("record_every", record_every, 1),
@@ -285,7 +285,7 @@ def gauss_newton_spectrum(model: LowLevelMLP, x: np.ndarray) -> np.ndarray:
 
 def first_order_optimizer(name: str, steps: int) -> keras.optimizers.Optimizer:
     """The Keras optimizers of the comparison, with learning rates tuned for this problem."""
-    _check_choice("optimizer", name, OPTIMIZERS[:-1])
+    check_choice("optimizer", name, OPTIMIZERS[:-1])
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate=0.3)
     if name == "momentum":
@@ -294,12 +294,6 @@ def first_order_optimizer(name: str, steps: int) -> keras.optimizers.Optimizer:
         return keras.optimizers.Adam(learning_rate=1e-2)
     schedule = keras.optimizers.schedules.CosineDecay(1e-2, decay_steps=steps, alpha=1e-3)
     return keras.optimizers.Adam(learning_rate=schedule)
-
-
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
-    return value
 
 
 def _check_points(x) -> np.ndarray:

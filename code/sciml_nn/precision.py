@@ -19,7 +19,7 @@ from sciml_nn.checks import check_choice, check_int
 from sciml_nn.data import make_dataset, squared_norm
 from sciml_nn.exercise import make_levenberg_marquardt_step
 from sciml_nn.networks import check_activation, check_layer_sizes, init_mlp, sigma_tensorflow
-from sciml_nn.timing import time_callable
+from sciml_nn.timing import dense_step_flops, time_callable
 
 PRECISIONS = ("float64", "float32", "mixed_bfloat16", "mixed_float16")
 #: :math:`u = 2^{-p}` for a format with :math:`p` significand bits (the hidden bit included).
@@ -146,7 +146,9 @@ def time_keras_step(
     widths: Sequence[int], batch: int, precision: str, repeats: int = 10, seed: int = 0
 ) -> dict[str, float]:
     """Median seconds of one ``train_on_batch`` step (warm-up excluded) of
-    :func:`keras_precision_mlp` on a random batch, from :func:`~sciml_nn.timing.time_callable`."""
+    :func:`keras_precision_mlp` on a random batch, from :func:`~sciml_nn.timing.time_callable`,
+    with the step's matrix-product FLOPs :math:numref:`eq-step-flops` and their rate, as
+    :func:`~sciml_nn.timing.time_training_step` reports them."""
     sizes = check_layer_sizes(widths)
     batch = check_int("batch", batch, 1)
     model = keras_precision_mlp(sizes, precision, seed)
@@ -154,5 +156,7 @@ def time_keras_step(
     dtype = policy_dtypes(precision)[1]
     x = rng.uniform(-1, 1, (batch, sizes[0])).astype(dtype)
     y = rng.uniform(-1, 1, (batch, sizes[-1])).astype(dtype)
-    timing = time_callable(lambda: model.train_on_batch(x, y), repeats=repeats, warmup=2)
-    return {"seconds_per_step": timing["median"], "precision": precision, "batch": batch}
+    seconds = time_callable(lambda: model.train_on_batch(x, y), repeats=repeats, warmup=2)["median"]
+    flops = dense_step_flops(sizes, batch)
+    return {"seconds_per_step": seconds, "precision": precision, "batch": batch, "flops": flops,
+            "flops_per_second": flops / seconds}
