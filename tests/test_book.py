@@ -137,3 +137,87 @@ def test_colab_buttons_open_the_executed_notebooks(html_pages):
 
 def test_no_thebe_scripts(html_pages):
     assert not [p for p, text in html_pages.items() if "THEBE_JS_URL" in text]
+
+
+# ---------------------------------------------------------------- what a page pastes and shows
+
+EXECUTED = ROOT / "_build" / "jupyter_execute"  # myst-nb writes each page's glued values here
+# A glue role ({glue:text}`name:.2f`) or directive (```{glue:figure} name) that pastes a value.
+GLUE_REFERENCE = re.compile(r"\{glue(?::\w*)?\}`([^`:<>]+)|^\s*```+\{glue(?::\w*)?\}\s+(\S+)", re.MULTILINE)
+
+
+def shown_glue_names(page: str) -> set[str]:
+    """The glued names that a page's MyST source pastes, outside comments (which never show)."""
+    page = re.sub(r"<!--.*?-->", "", page, flags=re.DOTALL)
+    text = "\n".join(line for line in page.splitlines() if not line.lstrip().startswith("%"))
+    return {role or directive for role, directive in GLUE_REFERENCE.findall(text)}
+
+
+def test_shown_glue_names_finds_roles_and_directives_but_not_comments():
+    page = (
+        "The error is {glue:text}`err-f32:.1e` on {glue:md}`device`, and {glue}`n`.\n"
+        "% {glue:text}`commented-out`\n<!-- {glue:text}`hidden` -->\n"
+        "```{glue:figure} fig-loss\n:name: fig-loss\n```\n"
+    )
+    assert shown_glue_names(page) == {"err-f32", "device", "n", "fig-loss"}
+    # A planted page that glues a value it never shows is caught.
+    glued = {"err-f32", "device", "n", "fig-loss", "commented-out", "never-pasted"}
+    assert glued - shown_glue_names(page) == {"commented-out", "never-pasted"}
+
+
+def test_every_glued_value_is_shown():
+    """A value a cell glues but no sentence pastes is a claim the reader never sees."""
+    glue_files = sorted(EXECUTED.rglob("*.glue.json"))
+    assert len(glue_files) >= 15, "no glued values found: build the book first"
+    unused = {}
+    for path in glue_files:
+        page = (ROOT / path.relative_to(EXECUTED)).with_name(path.name.replace(".glue.json", ".md"))
+        missing = set(json.loads(path.read_text())) - shown_glue_names(page.read_text())
+        if missing:
+            unused[str(page.relative_to(ROOT))] = sorted(missing)
+    assert unused == {}
+
+
+def split_streams(notebook: dict) -> list[int]:
+    """Indices of the cells whose printed output comes in more than one block per stream."""
+    split = []
+    for index, cell in enumerate(notebook["cells"]):
+        names = [o["name"] for o in cell.get("outputs", []) if o.get("output_type") == "stream"]
+        if len(names) != len(set(names)):
+            split.append(index)
+    return split
+
+
+def test_split_streams_finds_a_cell_printed_in_two_blocks():
+    one = {"output_type": "stream", "name": "stdout", "text": "a\n"}
+    picture = {"output_type": "display_data", "data": {}, "metadata": {}}
+    cells = [{"outputs": [one, picture]}, {"outputs": [one, picture, one]}, {"outputs": []}]
+    assert split_streams({"cells": cells}) == [1]
+
+
+def test_printed_output_of_a_cell_is_one_block(notebooks):
+    split = {str(p.relative_to(SITE)): split_streams(nb) for p, nb in notebooks.items()}
+    assert {page: cells for page, cells in split.items() if cells} == {}
+
+
+FIGURE_IMAGE = re.compile(r'<img\b[^>]*\bsrc="[^"]*_images/[^"]*"[^>]*>')
+
+
+def test_every_figure_has_alt_text_and_a_caption(html_pages):
+    """Every plotted figure says in words what it shows (alt) and what to see (caption)."""
+    bad = []
+    count = 0
+    for path, text in html_pages.items():
+        for match in FIGURE_IMAGE.finditer(text):
+            count += 1
+            alt = re.search(r'\balt="([^"]*)"', match.group(0))
+            alt = html.unescape(alt.group(1)) if alt else ""
+            if len(alt.split()) < 5 or "_images/" in alt or re.search(r"\.(png|svg|pdf)$", alt):
+                bad.append((str(path.relative_to(SITE)), alt[:60]))
+            opened = text.rfind("<figure", 0, match.start())
+            closed_before = text.rfind("</figure>", 0, match.start())
+            caption = text.find("<figcaption>", match.end())
+            closes = text.find("</figure>", match.end())
+            if opened <= closed_before or not 0 <= caption < closes:
+                bad.append((str(path.relative_to(SITE)), "no caption"))
+    assert count >= 40 and bad == []

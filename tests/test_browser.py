@@ -80,12 +80,68 @@ def browser():
         browser.close()
 
 
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}  # a phone held upright (iPhone 12 to 15)
+# Code and printed output wider than their box, hidden cells opened first: a reader would have to
+# scroll sideways to read them. Each entry: the box's width, the text's width, the longest line.
+WIDE_BLOCKS = """() => {
+  document.querySelectorAll('article details').forEach(d => { d.open = true; });
+  document.querySelectorAll('article .toggle-hidden').forEach(e => e.classList.remove('toggle-hidden'));
+  return Array.from(document.querySelectorAll('article pre'))
+    .filter(pre => pre.clientWidth > 0 && pre.scrollWidth > pre.clientWidth + 1)
+    .map(pre => [pre.clientWidth, pre.scrollWidth,
+                 pre.textContent.split('\\n').reduce((a, b) => b.length > a.length ? b : a, '')]);
+}"""
+# At phone width: how wide the page is, and each numbered display equation's share of its box.
+PHONE_FACTS = """() => ({
+  page: document.documentElement.scrollWidth,
+  screen: window.innerWidth,
+  overflowing: Array.from(document.querySelectorAll('article *'))
+    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+    .filter(e => !e.closest('pre, .math, mjx-container, table, .highlight, .cell_output'))
+    .slice(0, 3).map(e => e.tagName + ' ' + (e.textContent || '').slice(0, 60)),
+  equations: Array.from(document.querySelectorAll('div.math'))
+    .filter(d => d.querySelector('.eqno') && d.querySelector('mjx-container'))
+    .map(d => [d.id, d.clientWidth, d.querySelector('mjx-container').getBoundingClientRect().width]),
+})"""
+
+
+def _load(browser, site_url, page_path, viewport):
+    """A fresh page at ``viewport`` with the site loaded and MathJax done typesetting."""
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.route(
+        "**/*",
+        lambda route: route.continue_()
+        if urlparse(route.request.url).hostname == "127.0.0.1"
+        else route.abort(),
+    )
+    page.goto(urljoin(site_url, page_path), wait_until="load")
+    if page.locator(".math").count() > 0:
+        page.wait_for_function(
+            "() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=15_000
+        )
+        page.evaluate("() => MathJax.startup.promise")
+    return context, page
+
+
+@pytest.fixture(scope="module")
+def phone_visits(browser, site_url) -> dict[str, dict]:
+    """Every page at a phone's width."""
+    results = {}
+    for page_path in PAGES:
+        context, page = _load(browser, site_url, page_path, PHONE)
+        results[page_path] = page.evaluate(PHONE_FACTS)
+        context.close()
+    return results
+
+
 @pytest.fixture(scope="module")
 def visits(browser, site_url) -> dict[str, dict]:
     """Load every page once; record its JavaScript errors, off-site requests and rendered facts."""
     results = {}
     for page_path in PAGES:
-        context = browser.new_context()
+        context = browser.new_context(viewport=DESKTOP)
         page = context.new_page()
         errors: list[str] = []
         offsite: list[str] = []
@@ -124,6 +180,7 @@ def visits(browser, site_url) -> dict[str, dict]:
                 "() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
             ),
             "outputs": page.locator("article .cell_output").count(),
+            "wide_blocks": page.evaluate(WIDE_BLOCKS),
         }
         context.close()
     return results
@@ -186,3 +243,27 @@ def test_every_chapter_is_a_notebook():
     # Sanity check of the page lists the tests above run over.
     assert len(NOTEBOOK_CHAPTERS) >= 5
     assert "book/preface.html" in PAGES
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_code_and_output_fit_the_text_column(visits, page_path):
+    """No reader scrolls sideways to see a line of code or a column of printed output."""
+    assert visits[page_path]["wide_blocks"] == []
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_fits_a_phone_screen(phone_visits, page_path):
+    facts = phone_visits[page_path]
+    assert facts["overflowing"] == []
+    assert facts["page"] <= facts["screen"]
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_equation_numbers_leave_the_equation_its_width(phone_visits, page_path):
+    """A numbered display equation keeps at least four fifths of its box on a phone."""
+    squeezed = [
+        (name, round(width), round(box))
+        for name, box, width in phone_visits[page_path]["equations"]
+        if width < 0.8 * box
+    ]
+    assert squeezed == []

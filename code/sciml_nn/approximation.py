@@ -1,11 +1,13 @@
-"""Universal approximation made concrete: ReLU networks whose weights come from a construction.
+"""Universal approximation made concrete: ReLU networks whose weights come from
+a construction.
 
-A one-hidden-layer ReLU network that *is* the piecewise-linear interpolant on given knots
-(:math:numref:`eq-relu-interpolant`), Yarotsky's deep ReLU network for :math:`x^2` on
-:math:`[0, 1]` (:math:numref:`eq-yarotsky`) and its sum of copies for :math:`x^T x` on
-:math:`[0, 1]^d` (:math:numref:`eq-yarotsky-xtx`). No weight here is trained: each is set from the
-formula. For contrast, :func:`train_shallow` trains a generic one-hidden-layer network on samples.
-All models are ordinary Keras ``Dense`` stacks in float32, Keras' default.
+A one-hidden-layer ReLU network that *is* the piecewise-linear interpolant on
+given knots (:math:numref:`eq-relu-interpolant`), Yarotsky's deep ReLU network
+for :math:`x^2` on :math:`[0, 1]` (:math:numref:`eq-yarotsky`) and its sum of
+copies for :math:`x^T x` on :math:`[0, 1]^d` (:math:numref:`eq-yarotsky-xtx`).
+No weight here is trained: each is set from the formula. For contrast,
+:func:`train_shallow` trains a generic one-hidden-layer network on samples. All
+models are ordinary Keras ``Dense`` stacks in float32, Keras' default.
 """
 
 from __future__ import annotations
@@ -20,14 +22,18 @@ import tensorflow as tf
 from sciml_nn.checks import check_int
 from sciml_nn.networks import Params
 
-#: Units per copy in every hidden layer of Yarotsky's network (three for the tent map, one carry).
+#: Units per copy in every hidden layer of Yarotsky's network (three for the
+#: tent map, one carry).
 UNITS_PER_COPY = 4
 
 
 def _check_vector(name: str, value: object) -> np.ndarray:
-    """Return ``value`` as a finite 1-D float64 array with at least two entries."""
+    """Return ``value`` as a finite 1-D float64 array with at least two
+    entries."""
     if not isinstance(value, (np.ndarray, list, tuple)):
-        raise TypeError(f"{name} must be a 1-D array; got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a 1-D array; got {type(value).__name__}"
+        )
     v = np.asarray(value)
     if v.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold real numbers; got dtype {v.dtype}")
@@ -40,65 +46,100 @@ def _check_vector(name: str, value: object) -> np.ndarray:
     return v.astype(np.float64)
 
 
-def check_knots(knots: object, values: object) -> tuple[np.ndarray, np.ndarray]:
-    """Return knots :math:`t_0 < \\dots < t_{n-1}` and values :math:`y_i` as float64 arrays."""
+def check_knots(
+    knots: object, values: object
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return knots :math:`t_0 < \\dots < t_{n-1}` and values :math:`y_i` as
+    float64 arrays."""
     t, y = _check_vector("knots", knots), _check_vector("values", values)
     if len(t) != len(y):
-        raise ValueError(f"knots and values must have the same length; got {len(t)} and {len(y)}")
+        raise ValueError(
+            f"knots and values must have the same length; got {len(t)} and "
+            f"{len(y)}"
+        )
     if np.any(np.diff(t) <= 0):
-        raise ValueError("knots must be strictly increasing (sorted, no duplicates)")
+        raise ValueError(
+            "knots must be strictly increasing (sorted, no duplicates)"
+        )
     return t, y
 
 
-def dense_relu_stack(params: Params, name: str, dtype: str = "float32") -> keras.Sequential:
-    """A Keras model of ``Dense`` layers with the given ``(W, b)``: ReLU hidden, linear output,
-    computing in ``dtype`` (``"float32"``, Keras' default, or ``"float64"``)."""
+def dense_relu_stack(
+    params: Params, name: str, dtype: str = "float32"
+) -> keras.Sequential:
+    """A Keras model of ``Dense`` layers with the given ``(W, b)``: ReLU
+    hidden, linear output, computing in ``dtype`` (``"float32"``, Keras'
+    default, or ``"float64"``)."""
     if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+        raise ValueError(
+            f"dtype must be 'float32' or 'float64'; got {dtype!r}"
+        )
     n_in = params[0][0].shape[0]
-    model = keras.Sequential([keras.Input(shape=(n_in,), dtype=dtype)], name=name)
+    model = keras.Sequential(
+        [keras.Input(shape=(n_in,), dtype=dtype)], name=name
+    )
     for k, (W, b) in enumerate(params, start=1):
         last = k == len(params)
-        model.add(keras.layers.Dense(W.shape[1], activation="linear" if last else "relu",
-                                     name="output" if last else f"hidden_{k}", dtype=dtype))
+        model.add(
+            keras.layers.Dense(
+                W.shape[1],
+                activation="linear" if last else "relu",
+                name="output" if last else f"hidden_{k}",
+                dtype=dtype,
+            )
+        )
         model.layers[-1].set_weights([W.astype(dtype), b.astype(dtype)])
     return model
 
 
 def relu_interpolant_weights(knots: object, values: object) -> Params:
-    """The weights of :math:numref:`eq-relu-interpolant`, one hidden unit per knot.
+    """The weights of :math:numref:`eq-relu-interpolant`, one hidden unit per
+    knot.
 
-    Unit :math:`i` computes :math:`\\mathrm{relu}(x - t_i)` (:math:`W_1 = 1`, :math:`b_1 = -t`);
-    its output weight :math:`c_i = s_i - s_{i-1}` is the change of slope at :math:`t_i`, with
-    the cell slopes :math:`s_i = (y_{i+1} - y_i) / (t_{i+1} - t_i)` and :math:`s_{-1} = s_{n-1} = 0`
+    Unit :math:`i` computes :math:`\\mathrm{relu}(x - t_i)` (:math:`W_1 = 1`,
+    :math:`b_1 = -t`); its output weight :math:`c_i = s_i - s_{i-1}` is the
+    change of slope at :math:`t_i`, with the cell slopes :math:`s_i = (y_{i+1}
+    - y_i) / (t_{i+1} - t_i)` and :math:`s_{-1} = s_{n-1} = 0`
     (:math:numref:`eq-relu-slopes`); the output bias is :math:`y_0`.
     """
     t, y = check_knots(knots, values)
     s = np.diff(y) / np.diff(t)
-    c = np.diff(s, prepend=0.0, append=0.0)  # zero slope outside [t_0, t_{n-1}], like np.interp
+    # zero slope outside [t_0, t_{n-1}], like np.interp
+    c = np.diff(s, prepend=0.0, append=0.0)
     return [(np.ones((1, len(t))), -t), (c[:, None], np.array([y[0]]))]
 
 
-def relu_interpolant(knots: object, values: object, dtype: str = "float32") -> keras.Sequential:
-    """A one-hidden-layer ReLU network equal to the piecewise-linear interpolant of the values.
+def relu_interpolant(
+    knots: object, values: object, dtype: str = "float32"
+) -> keras.Sequential:
+    """A one-hidden-layer ReLU network equal to the piecewise-linear
+    interpolant of the values.
 
     Input shape ``(n, 1)``; ``len(knots)`` hidden units, weights from
-    :func:`relu_interpolant_weights` (:math:numref:`eq-relu-interpolant`), no training. It equals
-    ``np.interp(x, knots, values)`` everywhere, constant continuation outside the knots included,
-    to the rounding of ``dtype``.
+    :func:`relu_interpolant_weights` (:math:numref:`eq-relu-interpolant`), no
+    training. It equals ``np.interp(x, knots, values)`` everywhere, constant
+    continuation outside the knots included, to the rounding of ``dtype``.
     """
-    return dense_relu_stack(relu_interpolant_weights(knots, values), "relu_interpolant", dtype)
+    return dense_relu_stack(
+        relu_interpolant_weights(knots, values), "relu_interpolant", dtype
+    )
 
 
 def tent(x: np.ndarray) -> np.ndarray:
-    """The tent map :math:`g(x) = 2\\,\\mathrm{relu}(x) - 4\\,\\mathrm{relu}(x - 1/2) +
-    2\\,\\mathrm{relu}(x - 1)` of :math:numref:`eq-tent` (NumPy, any shape)."""
+    """The tent map :math:`g(x) = 2\\,\\mathrm{relu}(x) - 4\\,\\mathrm{relu}(x
+    - 1/2) + 2\\,\\mathrm{relu}(x - 1)` of :math:numref:`eq-tent` (NumPy, any
+    shape)."""
     x = np.asarray(x, dtype=np.float64)
-    return 2 * np.maximum(x, 0) - 4 * np.maximum(x - 0.5, 0) + 2 * np.maximum(x - 1, 0)
+    return (
+        2 * np.maximum(x, 0)
+        - 4 * np.maximum(x - 0.5, 0)
+        + 2 * np.maximum(x - 1, 0)
+    )
 
 
 def sawtooth(x: np.ndarray, s: int) -> np.ndarray:
-    """The sawtooth :math:`g_s = g \\circ \\dots \\circ g` (:math:`s` times, :math:`g_0(x) = x`)."""
+    """The sawtooth :math:`g_s = g \\circ \\dots \\circ g` (:math:`s` times,
+    :math:`g_0(x) = x`)."""
     s = check_int("s", s, smallest=0)
     for _ in range(s):
         x = tent(x)
@@ -106,23 +147,28 @@ def sawtooth(x: np.ndarray, s: int) -> np.ndarray:
 
 
 def yarotsky_bound(m: int, d: int = 1) -> float:
-    """The error :math:`d \\, 2^{-2m-2}` of :math:numref:`eq-yarotsky-error`, attained on
-    :math:`[0, 1]^d` where every coordinate is the midpoint of a cell of width :math:`2^{-m}`."""
+    """The error :math:`d \\, 2^{-2m-2}` of :math:numref:`eq-yarotsky-error`,
+    attained on :math:`[0, 1]^d` where every coordinate is the midpoint of a
+    cell of width :math:`2^{-m}`."""
     m, d = check_int("m", m, smallest=1), check_int("d", d, smallest=1)
     return d * 2.0 ** (-2 * m - 2)
 
 
 def yarotsky_weights(m: int) -> Params:
-    """The ``(W_k, b_k)`` of Yarotsky's network :math:numref:`eq-yarotsky` for :math:`x^2`.
+    """The ``(W_k, b_k)`` of Yarotsky's network :math:numref:`eq-yarotsky` for
+    :math:`x^2`.
 
-    Hidden layer :math:`s` holds :math:`(a, b, c, r) = (\\mathrm{relu}(u), \\mathrm{relu}(u - 1/2),
-    \\mathrm{relu}(u - 1), \\mathrm{relu}(f_{s-1}))` with :math:`u = g_{s-1}(x)`, so that
-    :math:`g_s = 2a - 4b + 2c` (:math:numref:`eq-tent`) and :math:`f_s = r - g_s / 4^s`; the
-    carry :math:`r` passes ReLU unchanged because :math:`f_{s-1} \\ge x^2 \\ge 0`. The output is
-    :math:`f_m`. ``m`` hidden layers of width 4, :math:`20m - 7` parameters.
+    Hidden layer :math:`s` holds :math:`(a, b, c, r) = (\\mathrm{relu}(u),
+    \\mathrm{relu}(u - 1/2), \\mathrm{relu}(u - 1), \\mathrm{relu}(f_{s-1}))`
+    with :math:`u = g_{s-1}(x)`, so that :math:`g_s = 2a - 4b + 2c`
+    (:math:numref:`eq-tent`) and :math:`f_s = r - g_s / 4^s`; the carry
+    :math:`r` passes ReLU unchanged because :math:`f_{s-1} \\ge x^2 \\ge 0`.
+    The output is :math:`f_m`. ``m`` hidden layers of width 4, :math:`20m - 7`
+    parameters.
     """
     m = check_int("m", m, smallest=1)
-    g = np.array([[2.0], [-4.0], [2.0], [0.0]])  # reads g_s off the units (a, b, c, r)
+    # reads g_s off the units (a, b, c, r)
+    g = np.array([[2.0], [-4.0], [2.0], [0.0]])
     r = np.array([[0.0], [0.0], [0.0], [1.0]])  # reads the carry f_{s-1}
     shifts = np.array([0.0, -0.5, -1.0, 0.0])
     params = [(np.ones((1, 4)), shifts)]  # g_0 = f_0 = x
@@ -133,17 +179,20 @@ def yarotsky_weights(m: int) -> Params:
 
 
 def yarotsky_square(m: int) -> keras.Sequential:
-    """Yarotsky's network :math:numref:`eq-yarotsky`: :math:`f_m(x) = x - \\sum_{s=1}^m
-    g_s(x) / 4^s`, the interpolant of :math:`x^2` on the knots :math:`k / 2^m`, input
-    ``(n, 1)``; :math:`\\sup_{[0,1]} |f_m - x^2| = 2^{-2m-2}` (:math:numref:`eq-yarotsky-error`)."""
+    """Yarotsky's network :math:numref:`eq-yarotsky`: :math:`f_m(x) = x -
+    \\sum_{s=1}^m g_s(x) / 4^s`, the interpolant of :math:`x^2` on the knots
+    :math:`k / 2^m`, input ``(n, 1)``; :math:`\\sup_{[0,1]} |f_m - x^2| =
+    2^{-2m-2}` (:math:numref:`eq-yarotsky-error`)."""
     return dense_relu_stack(yarotsky_weights(m), f"yarotsky_square_m{m}")
 
 
 def yarotsky_xtx(d: int, m: int) -> keras.Sequential:
-    """:math:`x^T x` on :math:`[0, 1]^d` as :math:`d` side-by-side copies of Yarotsky's network.
+    """:math:`x^T x` on :math:`[0, 1]^d` as :math:`d` side-by-side copies of
+    Yarotsky's network.
 
-    Each hidden kernel is block diagonal, :math:`I_d \\otimes W_k`; the output layer adds the
-    :math:`d` copies, :math:numref:`eq-yarotsky-xtx`. Error at most :math:`d\\,2^{-2m-2}`.
+    Each hidden kernel is block diagonal, :math:`I_d \\otimes W_k`; the output
+    layer adds the :math:`d` copies, :math:numref:`eq-yarotsky-xtx`. Error at
+    most :math:`d\\,2^{-2m-2}`.
     """
     d = check_int("d", d, smallest=1)
     *hidden, (W_out, b_out) = yarotsky_weights(m)
@@ -153,32 +202,47 @@ def yarotsky_xtx(d: int, m: int) -> keras.Sequential:
 
 
 def yarotsky_parameter_count(m: int, d: int = 1) -> int:
-    """Stored parameters of :func:`yarotsky_xtx` (zeros of the block-diagonal kernels included):
-    :math:`(d + 1) 4d + (m - 1)(4d + 1) 4d + 4d + 1`, which is :math:`20m - 7` for :math:`d = 1`."""
+    """Stored parameters of :func:`yarotsky_xtx` (zeros of the block-diagonal
+    kernels included): :math:`(d + 1) 4d + (m - 1)(4d + 1) 4d + 4d + 1`, which
+    is :math:`20m - 7` for :math:`d = 1`."""
     m, d = check_int("m", m, smallest=1), check_int("d", d, smallest=1)
     w = UNITS_PER_COPY * d
     return (d + 1) * w + (m - 1) * (w + 1) * w + w + 1
 
 
 def shallow_network(width: int, seed: int = 0) -> keras.Sequential:
-    """A generic one-hidden-layer ReLU network :math:numref:`eq-one-hidden-layer`, input ``(n, 1)``.
+    """A generic one-hidden-layer ReLU network
+    :math:numref:`eq-one-hidden-layer`, input ``(n, 1)``.
 
-    Hidden unit :math:`j` starts as :math:`\\mathrm{relu}(w_j (x - \\tau_j))` with a random sign
-    and size :math:`|w_j| \\in [1/2, 3/2]` and its kink :math:`\\tau_j` uniform in :math:`[0, 1]`;
-    the output weights are Glorot-uniform. Every weight is then free to train.
+    Hidden unit :math:`j` starts as :math:`\\mathrm{relu}(w_j (x - \\tau_j))`
+    with a random sign and size :math:`|w_j| \\in [1/2, 3/2]` and its kink
+    :math:`\\tau_j` uniform in :math:`[0, 1]`; the output weights are
+    Glorot-uniform. Every weight is then free to train.
     """
-    width, seed = check_int("width", width, smallest=1), check_int("seed", seed)
-    model = keras.Sequential([
-        keras.Input(shape=(1,)),
-        keras.layers.Dense(width, "relu", name="hidden_1"),
-        keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
-                           name="output"),
-    ], name=f"shallow_{width}")
-    # Keras' zero biases would put every kink at x = 0; spread them over the interval instead.
+    width, seed = (
+        check_int("width", width, smallest=1),
+        check_int("seed", seed),
+    )
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(1,)),
+            keras.layers.Dense(width, "relu", name="hidden_1"),
+            keras.layers.Dense(
+                1,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+                name="output",
+            ),
+        ],
+        name=f"shallow_{width}",
+    )
+    # Keras' zero biases would put every kink at x = 0; spread them over the
+    # interval instead.
     rng = np.random.default_rng(seed)
     w = rng.choice([-1.0, 1.0], width) * rng.uniform(0.5, 1.5, width)
     tau = rng.uniform(0.0, 1.0, width)
-    model.layers[0].set_weights([w[None, :].astype(np.float32), (-w * tau).astype(np.float32)])
+    model.layers[0].set_weights(
+        [w[None, :].astype(np.float32), (-w * tau).astype(np.float32)]
+    )
     return model
 
 
@@ -190,40 +254,63 @@ def train_shallow(
     learning_rate: float = 1e-2,
     seed: int = 0,
 ) -> keras.Sequential:
-    """Train :func:`shallow_network` on :math:`n` uniform samples :math:`(x_i, f(x_i))` in
-    :math:`[0, 1]`: full-batch Adam on the mean squared error, learning rate cosine-decayed
-    by a factor 100 over ``steps``, all steps in one compiled loop."""
-    steps, n_train = check_int("steps", steps, 1), check_int("n_train", n_train, 2)
+    """Train :func:`shallow_network` on :math:`n` uniform samples :math:`(x_i,
+    f(x_i))` in :math:`[0, 1]`: full-batch Adam on the mean squared error,
+    learning rate cosine-decayed by a factor 100 over ``steps``, all steps in
+    one compiled loop."""
+    steps, n_train = (
+        check_int("steps", steps, 1),
+        check_int("n_train", n_train, 2),
+    )
     if not callable(f):
         raise TypeError(f"f must be callable; got {type(f).__name__}")
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
-            or not learning_rate > 0:
-        raise ValueError(f"learning_rate must be a float > 0; got {learning_rate!r}")
+    if (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, (int, float))
+        or not learning_rate > 0
+    ):
+        raise ValueError(
+            f"learning_rate must be a float > 0; got {learning_rate!r}"
+        )
     model = shallow_network(width, seed)
     x = np.random.default_rng(seed).uniform(0.0, 1.0, (n_train, 1))
     y = np.asarray(f(x), dtype=np.float32).reshape(n_train, 1)
     x = x.astype(np.float32)
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=1e-2)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate, steps, alpha=1e-2
+    )
     optimizer = keras.optimizers.Adam(schedule)
     optimizer.build(model.trainable_variables)
 
     def run() -> None:
-        for _ in tf.range(steps):  # tf.range: a tf.while_loop, traced once for all steps
+        # tf.range: a tf.while_loop, traced once for all steps
+        for _ in tf.range(steps):
             with tf.GradientTape() as tape:
                 loss = tf.reduce_mean(tf.square(model(x) - y))
             gradients = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+            optimizer.apply_gradients(
+                zip(gradients, model.trainable_variables)
+            )
 
-    # A partial is a new function per call, so training several networks in a row is not
-    # reported as retracing (TensorFlow counts traces per code object).
+    # A partial is a new function per call, so training several networks in a
+    # row is not reported as retracing (TensorFlow counts traces per code
+    # object).
     tf.function(functools.partial(run))()
     return model
 
 
-def max_error(model: keras.Model, f: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> float:
-    """:math:`\\max_j |N(x_j) - f(x_j)|` over the rows of ``x``, :math:`f` in float64."""
-    x = np.asarray(x, dtype=np.float32)  # f sees the same (rounded) points as the model
+def max_error(
+    model: keras.Model, f: Callable[[np.ndarray], np.ndarray], x: np.ndarray
+) -> float:
+    """:math:`\\max_j |N(x_j) - f(x_j)|` over the rows of ``x``, :math:`f` in
+    float64."""
+    # f sees the same (rounded) points as the model
+    x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"x must have shape (n, d); got {x.shape}")
     N = np.asarray(model(x), dtype=np.float64)
-    return float(np.max(np.abs(N - np.asarray(f(x.astype(np.float64))).reshape(N.shape))))
+    return float(
+        np.max(
+            np.abs(N - np.asarray(f(x.astype(np.float64))).reshape(N.shape))
+        )
+    )

@@ -1,9 +1,11 @@
-"""Data-parallel training with ``tf.distribute``: one model copied onto several replicas.
+"""Data-parallel training with ``tf.distribute``: one model copied onto several
+replicas.
 
-Each replica computes the gradient of its share of the global batch, the shares are summed across
-replicas (an all-reduce), and every copy takes the same step, so ``R`` replicas train exactly the
-network one device trains, up to the order of floating-point sums. On a CPU the replicas are
-*logical* devices carved out of the one physical CPU (:func:`split_cpu`).
+Each replica computes the gradient of its share of the global batch, the shares
+are summed across replicas (an all-reduce), and every copy takes the same step,
+so ``R`` replicas train exactly the network one device trains, up to the order
+of floating-point sums. On a CPU the replicas are *logical* devices carved out
+of the one physical CPU (:func:`split_cpu`).
 """
 
 from __future__ import annotations
@@ -19,17 +21,19 @@ from sciml_nn.checks import check_int
 from sciml_nn.networks import check_layer_sizes, keras_mlp
 from sciml_nn.training import check_xy
 
-# MirroredStrategy logs every device choice and all-reduce at INFO level, which would land on the
-# book's pages; warnings still show.
+# MirroredStrategy logs every device choice and all-reduce at INFO level, which
+# would land on the book's pages; warnings still show.
 tf.get_logger().setLevel(logging.WARNING)
 
 
 def split_cpu(replicas: int) -> list[str]:
-    """Make the first CPU appear as ``replicas`` logical devices; return their names.
+    """Make the first CPU appear as ``replicas`` logical devices; return their
+    names.
 
-    TensorFlow fixes its logical devices when the first operation runs, so call this before any
-    tensor or model exists (``import sciml_nn`` runs no operation). Calling it again with the same
-    number is harmless; a different number after the devices are fixed raises ``RuntimeError``.
+    TensorFlow fixes its logical devices when the first operation runs, so call
+    this before any tensor or model exists (``import sciml_nn`` runs no
+    operation). Calling it again with the same number is harmless; a different
+    number after the devices are fixed raises ``RuntimeError``.
     """
     replicas = check_int("replicas", replicas, 1)
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -37,50 +41,68 @@ def split_cpu(replicas: int) -> list[str]:
     if len(current or [None]) != replicas:
         try:
             tf.config.set_logical_device_configuration(
-                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)]
+                cpu,
+                [
+                    tf.config.LogicalDeviceConfiguration()
+                    for _ in range(replicas)
+                ],
             )
         except RuntimeError as error:
             raise RuntimeError(
-                f"split_cpu({replicas}) must run before TensorFlow's first operation, which has "
-                f"already fixed {len(tf.config.list_logical_devices('CPU'))} logical CPU(s): call "
+                f"split_cpu({replicas}) must run before TensorFlow's first "
+                "operation, which has "
+                f"already fixed {len(tf.config.list_logical_devices('CPU'))} "
+                "logical CPU(s): call "
                 "it first, in a fresh Python process or kernel"
             ) from error
     return [device.name for device in tf.config.list_logical_devices("CPU")]
 
 
 def replica_devices(replicas: int) -> list[str]:
-    """The first ``replicas`` logical GPUs if there are that many, else the first logical CPUs."""
+    """The first ``replicas`` logical GPUs if there are that many, else the
+    first logical CPUs."""
     replicas = check_int("replicas", replicas, 1)
     for kind in ("GPU", "CPU"):
-        devices = [device.name for device in tf.config.list_logical_devices(kind)]
+        devices = [
+            device.name for device in tf.config.list_logical_devices(kind)
+        ]
         if len(devices) >= replicas:
             return devices[:replicas]
     raise ValueError(
-        f"replicas must be at most the number of logical devices ({len(devices)} CPUs); got "
+        "replicas must be at most the number of logical devices "
+        f"({len(devices)} CPUs); got "
         f"{replicas}: call split_cpu({replicas}) first"
     )
 
 
 def mirrored_strategy(replicas: int) -> tf.distribute.MirroredStrategy:
-    """A ``MirroredStrategy`` over ``replicas`` devices of one machine (:func:`replica_devices`)."""
+    """A ``MirroredStrategy`` over ``replicas`` devices of one machine
+    (:func:`replica_devices`)."""
     return tf.distribute.MirroredStrategy(replica_devices(replicas))
 
 
 def local_batch_size(global_batch: int, replicas: int) -> int:
-    """The batch each replica computes, :math:`b = B/R` in :math:numref:`eq-global-batch`."""
+    """The batch each replica computes, :math:`b = B/R` in
+    :math:numref:`eq-global-batch`."""
     global_batch = check_int("global_batch", global_batch, 1)
     replicas = check_int("replicas", replicas, 1)
     if global_batch % replicas:
         raise ValueError(
-            f"global_batch must be divisible by replicas; got {global_batch} and {replicas}"
+            f"global_batch must be divisible by replicas; got {global_batch} "
+            f"and {replicas}"
         )
     return global_batch // replicas
 
 
-def scaled_learning_rate(base_rate: float, base_batch: int, global_batch: int) -> float:
-    """The linear scaling rule :math:numref:`eq-linear-scaling`: :math:`\\eta = \\eta_0 B/B_0`."""
+def scaled_learning_rate(
+    base_rate: float, base_batch: int, global_batch: int
+) -> float:
+    """The linear scaling rule :math:numref:`eq-linear-scaling`: :math:`\\eta =
+    \\eta_0 B/B_0`."""
     if isinstance(base_rate, bool) or not isinstance(base_rate, (int, float)):
-        raise TypeError(f"base_rate must be a float; got {type(base_rate).__name__}")
+        raise TypeError(
+            f"base_rate must be a float; got {type(base_rate).__name__}"
+        )
     if not base_rate > 0:
         raise ValueError(f"base_rate must be positive; got {base_rate}")
     base_batch = check_int("base_batch", base_batch, 1)
@@ -88,106 +110,156 @@ def scaled_learning_rate(base_rate: float, base_batch: int, global_batch: int) -
     return float(base_rate) * global_batch / base_batch
 
 
-def _batches(x: np.ndarray, y: np.ndarray, global_batch: int, steps: int) -> tf.data.Dataset:
+def _batches(
+    x: np.ndarray, y: np.ndarray, global_batch: int, steps: int
+) -> tf.data.Dataset:
     # No shuffling: every run must see the same batches in the same order.
     if len(x) % global_batch:
         raise ValueError(
-            f"the number of samples must be divisible by global_batch; got {len(x)} and "
+            "the number of samples must be divisible by global_batch; got "
+            f"{len(x)} and "
             f"{global_batch}"
         )
-    data = tf.data.Dataset.from_tensor_slices((x.astype("float32"), y.astype("float32")))
+    data = tf.data.Dataset.from_tensor_slices(
+        (x.astype("float32"), y.astype("float32"))
+    )
     return data.repeat().batch(global_batch, drop_remainder=True).take(steps)
 
 
 def _check_problem(
-    strategy: tf.distribute.Strategy | None, x: np.ndarray, y: np.ndarray,
-    layer_sizes: Sequence[int], global_batch: int, steps: int,
+    strategy: tf.distribute.Strategy | None,
+    x: np.ndarray,
+    y: np.ndarray,
+    layer_sizes: Sequence[int],
+    global_batch: int,
+    steps: int,
 ) -> tuple[tf.distribute.Strategy, np.ndarray, np.ndarray, int]:
     strategy = tf.distribute.get_strategy() if strategy is None else strategy
     if not isinstance(strategy, tf.distribute.Strategy):
-        raise TypeError(f"strategy must be a tf.distribute.Strategy; got {type(strategy).__name__}")
+        raise TypeError(
+            "strategy must be a tf.distribute.Strategy; got "
+            f"{type(strategy).__name__}"
+        )
     local_batch_size(global_batch, strategy.num_replicas_in_sync)
     steps = check_int("steps", steps, 1)
     x, y = check_xy(x, y)
     sizes = check_layer_sizes(layer_sizes)
     if (x.shape[1], y.shape[1]) != (sizes[0], sizes[-1]):
         raise ValueError(
-            f"x and y must have {sizes[0]} and {sizes[-1]} columns (layer_sizes); got "
+            f"x and y must have {sizes[0]} and {sizes[-1]} columns "
+            "(layer_sizes); got "
             f"{x.shape[1]} and {y.shape[1]}"
         )
     return strategy, x, y, steps
 
 
 def make_mirrored_step(
-    strategy: tf.distribute.Strategy, model: keras.Model, optimizer: keras.optimizers.Optimizer,
+    strategy: tf.distribute.Strategy,
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
     global_batch: int,
 ) -> Callable[[tuple[tf.Tensor, tf.Tensor]], tf.Tensor]:
-    """One SGD step of ``model`` on a distributed global batch; returns :math:`L_{\\mathcal{B}}`.
+    """One SGD step of ``model`` on a distributed global batch; returns
+    :math:`L_{\\mathcal{B}}`.
 
-    Each replica's loss :math:`L_r` is its squared errors divided by the *global* batch size,
-    :math:numref:`eq-global-loss`, so the all-reduced gradients are :math:numref:`eq-all-reduce`.
-    ``model`` and ``optimizer`` must have been created under ``strategy.scope()``.
+    Each replica's loss :math:`L_r` is its squared errors divided by the
+    *global* batch size, :math:numref:`eq-global-loss`, so the all-reduced
+    gradients are :math:numref:`eq-all-reduce`. ``model`` and ``optimizer``
+    must have been created under ``strategy.scope()``.
     """
     global_batch = check_int("global_batch", global_batch, 1)
 
     def replica_step(x_r: tf.Tensor, y_r: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            squared = tf.reduce_mean(tf.square(model(x_r, training=True) - y_r), axis=1)
+            squared = tf.reduce_mean(
+                tf.square(model(x_r, training=True) - y_r), axis=1
+            )
             loss_r = tf.reduce_sum(squared) / global_batch
         grads = tape.gradient(loss_r, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)  # all-reduces the gradients first
+        # all-reduces the gradients first
+        optimizer.apply(grads, model.trainable_variables)
         return loss_r
 
     @tf.function
     def step(batch: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
         per_replica = strategy.run(replica_step, args=batch)
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        return strategy.reduce(
+            tf.distribute.ReduceOp.SUM, per_replica, axis=None
+        )
 
     return step
 
 
 def train_mirrored(
-    strategy: tf.distribute.Strategy | None, x: np.ndarray, y: np.ndarray,
-    layer_sizes: Sequence[int], global_batch: int, steps: int,
-    learning_rate: float = 0.05, seed: int = 0,
+    strategy: tf.distribute.Strategy | None,
+    x: np.ndarray,
+    y: np.ndarray,
+    layer_sizes: Sequence[int],
+    global_batch: int,
+    steps: int,
+    learning_rate: float = 0.05,
+    seed: int = 0,
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Train an MLP with SGD for ``steps`` steps on the replicas of ``strategy``, by hand.
+    """Train an MLP with SGD for ``steps`` steps on the replicas of
+    ``strategy``, by hand.
 
-    Every step is :math:numref:`eq-data-parallel-step` (:func:`make_mirrored_step`);
-    ``strategy=None`` trains on one device. Returns the weights and the loss of each step.
+    Every step is :math:numref:`eq-data-parallel-step`
+    (:func:`make_mirrored_step`); ``strategy=None`` trains on one device.
+    Returns the weights and the loss of each step.
     """
-    strategy, x, y, steps = _check_problem(strategy, x, y, layer_sizes, global_batch, steps)
+    strategy, x, y, steps = _check_problem(
+        strategy, x, y, layer_sizes, global_batch, steps
+    )
     with strategy.scope():
         model = keras_mlp(layer_sizes, seed=seed)
         optimizer = keras.optimizers.SGD(learning_rate)
     step = make_mirrored_step(strategy, model, optimizer, global_batch)
-    batches = strategy.experimental_distribute_dataset(_batches(x, y, global_batch, steps))
+    batches = strategy.experimental_distribute_dataset(
+        _batches(x, y, global_batch, steps)
+    )
     losses = [float(step(batch)) for batch in batches]
     return [w.numpy() for w in model.weights], np.array(losses)
 
 
 def fit_mirrored(
-    strategy: tf.distribute.Strategy | None, x: np.ndarray, y: np.ndarray,
-    layer_sizes: Sequence[int], global_batch: int, steps: int,
-    learning_rate: float = 0.05, seed: int = 0,
+    strategy: tf.distribute.Strategy | None,
+    x: np.ndarray,
+    y: np.ndarray,
+    layer_sizes: Sequence[int],
+    global_batch: int,
+    steps: int,
+    learning_rate: float = 0.05,
+    seed: int = 0,
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """The same training as :func:`train_mirrored` with Keras ``fit`` under ``strategy.scope()``.
+    """The same training as :func:`train_mirrored` with Keras ``fit`` under
+    ``strategy.scope()``.
 
-    Keras splits each global batch across the replicas and all-reduces the gradients itself.
-    Returns the weights and the loss after each epoch of ``len(x) / global_batch`` steps.
+    Keras splits each global batch across the replicas and all-reduces the
+    gradients itself. Returns the weights and the loss after each epoch of
+    ``len(x) / global_batch`` steps.
     """
-    strategy, x, y, steps = _check_problem(strategy, x, y, layer_sizes, global_batch, steps)
+    strategy, x, y, steps = _check_problem(
+        strategy, x, y, layer_sizes, global_batch, steps
+    )
     steps_per_epoch = len(x) // global_batch
     if len(x) % global_batch or steps % steps_per_epoch:
         raise ValueError(
-            f"steps must be a multiple of len(x) / global_batch; got steps={steps}, "
+            "steps must be a multiple of len(x) / global_batch; got "
+            f"steps={steps}, "
             f"len(x)={len(x)}, global_batch={global_batch}"
         )
     with strategy.scope():
         model = keras_mlp(layer_sizes, seed=seed)
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate), loss="mse"
+        )
     history = model.fit(
-        _batches(x, y, global_batch, steps), epochs=steps // steps_per_epoch,
-        steps_per_epoch=steps_per_epoch, shuffle=False, verbose=0,
+        _batches(x, y, global_batch, steps),
+        epochs=steps // steps_per_epoch,
+        steps_per_epoch=steps_per_epoch,
+        shuffle=False,
+        verbose=0,
     )
-    return [w.numpy() for w in model.weights], np.array(history.history["loss"])
+    return [w.numpy() for w in model.weights], np.array(
+        history.history["loss"]
+    )

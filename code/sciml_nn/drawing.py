@@ -1,9 +1,11 @@
-"""The graph of a multilayer perceptron, computed from its layer sizes and drawn with matplotlib.
+"""The graph of a multilayer perceptron, computed from its layer sizes and
+drawn with matplotlib.
 
-Layer :math:`k` of a network with sizes :math:`(n_0, \\dots, n_L)` is a column of :math:`n_k`
-nodes at horizontal position :math:`k`; every node of layer :math:`k-1` is joined to every node of
-layer :math:`k`, one edge per entry of :math:`W_k` (the book's equation :math:numref:`eq-mlp`).
-Layers wider than ``max_nodes`` show their first and last nodes and a vertical ellipsis between.
+Layer :math:`k` of a network with sizes :math:`(n_0, \\dots, n_L)` is a column
+of :math:`n_k` nodes at horizontal position :math:`k`; every node of layer
+:math:`k-1` is joined to every node of layer :math:`k`, one edge per entry of
+:math:`W_k` (the book's equation :math:numref:`eq-mlp`). Layers wider than
+``max_nodes`` show their first and last nodes and a vertical ellipsis between.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from sciml_nn.plotting import COLORS
 class NetworkGraph(NamedTuple):
     """Nodes and edges of a drawn network.
 
-    ``positions[k]`` is an ``(m_k, 2)`` array of the drawn nodes of layer ``k`` (``m_k <= n_k``);
-    ``neurons[k]`` says which of the ``n_k`` neurons each drawn node is; ``edges`` holds
-    ``(k, i, j)``: drawn node ``i`` of layer ``k - 1`` feeds drawn node ``j`` of layer ``k``;
-    ``ellipses[k]`` is the ``(x, y)`` of the elision mark of layer ``k``, or ``None``.
+    ``positions[k]`` is an ``(m_k, 2)`` array of the drawn nodes of layer ``k``
+    (``m_k <= n_k``); ``neurons[k]`` says which of the ``n_k`` neurons each
+    drawn node is; ``edges`` holds ``(k, i, j)``: drawn node ``i`` of layer ``k
+    - 1`` feeds drawn node ``j`` of layer ``k``; ``ellipses[k]`` is the ``(x,
+    y)`` of the elision mark of layer ``k``, or ``None``.
     """
 
     positions: list[np.ndarray]
@@ -36,32 +39,46 @@ class NetworkGraph(NamedTuple):
 def _check_max_nodes(max_nodes: int | None) -> None:
     if max_nodes is None:
         return
-    if isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer)):
-        raise TypeError(f"max_nodes must be an int or None; got {type(max_nodes).__name__}")
+    if isinstance(max_nodes, bool) or not isinstance(
+        max_nodes, (int, np.integer)
+    ):
+        raise TypeError(
+            f"max_nodes must be an int or None; got {type(max_nodes).__name__}"
+        )
     if max_nodes < 3:
-        raise ValueError(f"max_nodes must be at least 3 (two nodes and the ellipsis); got {max_nodes}")
+        raise ValueError(
+            "max_nodes must be at least 3 (two nodes and the ellipsis); got "
+            f"{max_nodes}"
+        )
 
 
 def network_graph(
-    layer_sizes: Sequence[int], max_nodes: int | None = 10, layer_gap: float = 3.0
+    layer_sizes: Sequence[int],
+    max_nodes: int | None = 10,
+    layer_gap: float = 3.0,
 ) -> NetworkGraph:
-    """Node positions and edges of the network with ``layer_sizes`` :math:`(n_0, \\dots, n_L)`.
+    """Node positions and edges of the network with ``layer_sizes``
+    :math:`(n_0, \\dots, n_L)`.
 
-    Nodes sit one unit apart, each layer centred on :math:`y = 0`, layer :math:`k` at
-    :math:`x = k \\cdot` ``layer_gap``. A layer with more than
-    ``max_nodes`` neurons keeps ``max_nodes - 1`` of them and gives the last slot to an ellipsis;
-    ``max_nodes=None`` draws every neuron, and then there are :math:`\\sum_k n_{k-1} n_k` edges.
+    Nodes sit one unit apart, each layer centred on :math:`y = 0`, layer
+    :math:`k` at :math:`x = k \\cdot` ``layer_gap``. A layer with more than
+    ``max_nodes`` neurons keeps ``max_nodes - 1`` of them and gives the last
+    slot to an ellipsis; ``max_nodes=None`` draws every neuron, and then there
+    are :math:`\\sum_k n_{k-1} n_k` edges.
     """
     sizes = check_layer_sizes(layer_sizes)
     _check_max_nodes(max_nodes)
     if not np.isfinite(layer_gap) or layer_gap <= 0:
-        raise ValueError(f"layer_gap must be a positive number; got {layer_gap}")
+        raise ValueError(
+            f"layer_gap must be a positive number; got {layer_gap}"
+        )
     positions, neurons, ellipses = [], [], []
     for k, n in enumerate(sizes):
         if max_nodes is None or n <= max_nodes:
             shown, slots, gap = np.arange(n), n, None
         else:
-            top = max_nodes // 2  # nodes above the ellipsis; the rest go below it
+            # nodes above the ellipsis; the rest go below it
+            top = max_nodes // 2
             bottom = max_nodes - 1 - top
             shown = np.concatenate([np.arange(top), np.arange(n - bottom, n)])
             slots, gap = max_nodes, top
@@ -71,7 +88,9 @@ def network_graph(
             y = np.delete(y, gap)
         else:
             ellipses.append(None)
-        positions.append(np.column_stack([np.full(len(shown), k * layer_gap), y]))
+        positions.append(
+            np.column_stack([np.full(len(shown), k * layer_gap), y])
+        )
         neurons.append(shown)
     edges = [
         (k, i, j)
@@ -87,17 +106,25 @@ def draw_network(
     ax: plt.Axes | None = None,
     max_nodes: int | None = 10,
     activation: str = r"\sigma",
-    colors: Sequence[str] = (COLORS["data"], COLORS["network"], COLORS["reference"]),
+    colors: Sequence[str] = (
+        COLORS["data"],
+        COLORS["network"],
+        COLORS["reference"],
+    ),
 ) -> plt.Axes:
-    """Draw the graph of :func:`network_graph` and label it with :math:`x_k`, :math:`W_k, b_k`.
+    """Draw the graph of :func:`network_graph` and label it with :math:`x_k`,
+    :math:`W_k, b_k`.
 
-    Input, hidden and output nodes take ``colors[0]``, ``colors[1]`` and ``colors[2]``; under each
-    layer stand its name and width, above each set of edges the number of parameters they carry,
-    :math:`(n_{k-1} + 1)\\, n_k`.
+    Input, hidden and output nodes take ``colors[0]``, ``colors[1]`` and
+    ``colors[2]``; under each layer stand its name and width, above each set of
+    edges the number of parameters they carry, :math:`(n_{k-1} + 1)\\, n_k`.
     """
     sizes = check_layer_sizes(layer_sizes)
     if len(colors) != 3:
-        raise ValueError(f"colors must hold 3 colours (input, hidden, output); got {len(colors)}")
+        raise ValueError(
+            "colors must hold 3 colours (input, hidden, output); got "
+            f"{len(colors)}"
+        )
     gap = 3.5
     graph = network_graph(sizes, max_nodes, layer_gap=gap)
     if ax is None:
@@ -106,20 +133,44 @@ def draw_network(
     for k, i, j in graph.edges:
         (x0, y0), (x1, y1) = graph.positions[k - 1][i], graph.positions[k][j]
         ax.plot([x0, x1], [y0, y1], color="0.65", lw=0.6, zorder=1)
-    slots = [len(p) + (e is not None) for p, e in zip(graph.positions, graph.ellipses)]
+    slots = [
+        len(p) + (e is not None)
+        for p, e in zip(graph.positions, graph.ellipses)
+    ]
     half = max(max(slots), 2) / 2
     for k, xy in enumerate(graph.positions):
         color = colors[0] if k == 0 else colors[2] if k == L else colors[1]
-        ax.scatter(xy[:, 0], xy[:, 1], s=200, color=color, edgecolor="black", zorder=3)
+        ax.scatter(
+            xy[:, 0], xy[:, 1], s=200, color=color, edgecolor="black", zorder=3
+        )
         if graph.ellipses[k] is not None:
-            ax.text(*graph.ellipses[k], r"$\vdots$", ha="center", va="center", fontsize=16)
-        role = "input" if k == 0 else "output" if k == L else f"hidden, ${activation}$"
+            ax.text(
+                *graph.ellipses[k],
+                r"$\vdots$",
+                ha="center",
+                va="center",
+                fontsize=16,
+            )
+        role = (
+            "input"
+            if k == 0
+            else "output"
+            if k == L
+            else f"hidden, ${activation}$"
+        )
         label = f"$x_{{{k}}}$, $n_{{{k}}} = {sizes[k]}$\n{role}"
         ax.text(k * gap, -half - 0.2, label, ha="center", va="top", fontsize=9)
         if k > 0:
             count = (sizes[k - 1] + 1) * sizes[k]
             label = f"$W_{{{k}}}, b_{{{k}}}$\n{count} parameters"
-            ax.text((k - 0.5) * gap, half + 0.2, label, ha="center", va="bottom", fontsize=9)
+            ax.text(
+                (k - 0.5) * gap,
+                half + 0.2,
+                label,
+                ha="center",
+                va="bottom",
+                fontsize=9,
+            )
     ax.set_xlim(-1.2, L * gap + 1.2)
     ax.set_ylim(-half - 1.8, half + 1.6)
     ax.set_aspect("equal")

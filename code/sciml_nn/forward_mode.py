@@ -1,11 +1,14 @@
-"""Forward-mode automatic differentiation: tangents that travel forward with the values.
+"""Forward-mode automatic differentiation: tangents that travel forward with
+the values.
 
-A :class:`Dual` holds a value :math:`a` (the *primal*) and a tangent :math:`\\dot a` of the same
-shape, the dual number :math:`a + \\dot a\\,\\varepsilon` with :math:`\\varepsilon^2 = 0`. Each
-operation computes its primal and, beside it, its tangent by the chain rule
-:math:numref:`eq-tangent-propagation`, so a function evaluated on ``Dual(x, v)`` returns the
-Jacobian-vector product :math:numref:`eq-jvp` along with its value. The TensorFlow functions below
-build full Jacobians from JVPs or VJPs and Hessian-vector products from forward over reverse.
+A :class:`Dual` holds a value :math:`a` (the *primal*) and a tangent
+:math:`\\dot a` of the same shape, the dual number :math:`a + \\dot
+a\\,\\varepsilon` with :math:`\\varepsilon^2 = 0`. Each operation computes its
+primal and, beside it, its tangent by the chain rule
+:math:numref:`eq-tangent-propagation`, so a function evaluated on ``Dual(x,
+v)`` returns the Jacobian-vector product :math:numref:`eq-jvp` along with its
+value. The TensorFlow functions below build full Jacobians from JVPs or VJPs
+and Hessian-vector products from forward over reverse.
 """
 
 from __future__ import annotations
@@ -29,14 +32,17 @@ def _float_array(name: str, value: Any) -> np.ndarray:
 
 
 class Dual:
-    """The dual number :math:`a + \\dot a\\,\\varepsilon`, :math:`\\varepsilon^2 = 0`, of arrays.
+    """The dual number :math:`a + \\dot a\\,\\varepsilon`,
+    :math:`\\varepsilon^2 = 0`, of arrays.
 
-    ``primal`` is the value :math:`a`, ``tangent`` its derivative :math:`\\dot a` along one input
-    direction; both are float arrays of one shape. Constants in an expression are duals with a
-    zero tangent.
+    ``primal`` is the value :math:`a`, ``tangent`` its derivative :math:`\\dot
+    a` along one input direction; both are float arrays of one shape. Constants
+    in an expression are duals with a zero tangent.
     """
 
-    __array_ufunc__ = None  # makes ndarray (op) Dual call Dual's reflected method
+    __array_ufunc__ = (
+        None  # makes ndarray (op) Dual call Dual's reflected method
+    )
 
     def __init__(self, primal: Any, tangent: Any) -> None:
         self.primal = _float_array("primal", primal)
@@ -62,13 +68,16 @@ class Dual:
         other = lift(other, like=self)
         return Dual(
             self.primal * other.primal,
-            self.tangent * other.primal + self.primal * other.tangent,  # product rule
+            self.tangent * other.primal
+            + self.primal * other.tangent,  # product rule
         )
 
     def __truediv__(self, other: Any) -> Dual:
         other = lift(other, like=self)
         quotient = self.primal / other.primal
-        return Dual(quotient, (self.tangent - quotient * other.tangent) / other.primal)
+        return Dual(
+            quotient, (self.tangent - quotient * other.tangent) / other.primal
+        )
 
     def __matmul__(self, other: Any) -> Dual:
         other = lift(other, like=self)
@@ -79,7 +88,9 @@ class Dual:
 
     def __pow__(self, p: float) -> Dual:
         if isinstance(p, Dual) or not np.isscalar(p):
-            raise TypeError(f"the exponent must be a number; got {type(p).__name__}")
+            raise TypeError(
+                f"the exponent must be a number; got {type(p).__name__}"
+            )
         return Dual(self.primal**p, p * self.primal ** (p - 1) * self.tangent)
 
     def __neg__(self) -> Dual:
@@ -109,9 +120,11 @@ class Dual:
 
 
 def lift(value: Any, like: Dual | None = None) -> Dual:
-    """Return ``value`` if it is a :class:`Dual`, else the constant ``value + 0 ε``.
+    """Return ``value`` if it is a :class:`Dual`, else the constant ``value + 0
+    ε``.
 
-    A constant takes the float dtype of ``like`` (so ``2 * x`` keeps ``x``'s precision).
+    A constant takes the float dtype of ``like`` (so ``2 * x`` keeps ``x``'s
+    precision).
     """
     if isinstance(value, Dual):
         return value
@@ -122,67 +135,80 @@ def lift(value: Any, like: Dual | None = None) -> Dual:
     return Dual(array, np.zeros_like(array))
 
 
-# Elementary functions: primal rule, then tangent rule f'(a) * tangent (eq-dual-function).
+# Elementary functions: primal rule, then tangent rule f'(a) * tangent
+# (eq-dual-function).
 
 
 def sin(x: Any) -> Dual:
-    """:math:`\\sin(a + \\dot a\\varepsilon) = \\sin a + \\cos a\\, \\dot a\\,\\varepsilon`."""
+    """:math:`\\sin(a + \\dot a\\varepsilon) = \\sin a + \\cos a\\, \\dot
+    a\\,\\varepsilon`."""
     x = lift(x)
     return Dual(np.sin(x.primal), np.cos(x.primal) * x.tangent)
 
 
 def cos(x: Any) -> Dual:
-    """:math:`\\cos(a + \\dot a\\varepsilon) = \\cos a - \\sin a\\, \\dot a\\,\\varepsilon`."""
+    """:math:`\\cos(a + \\dot a\\varepsilon) = \\cos a - \\sin a\\, \\dot
+    a\\,\\varepsilon`."""
     x = lift(x)
     return Dual(np.cos(x.primal), -np.sin(x.primal) * x.tangent)
 
 
 def exp(x: Any) -> Dual:
-    """:math:`e^{a + \\dot a\\varepsilon} = e^a + e^a \\dot a\\,\\varepsilon`."""
+    """:math:`e^{a + \\dot a\\varepsilon} = e^a + e^a \\dot
+    a\\,\\varepsilon`."""
     x = lift(x)
     y = np.exp(x.primal)
     return Dual(y, y * x.tangent)
 
 
 def log(x: Any) -> Dual:
-    """:math:`\\log(a + \\dot a\\varepsilon) = \\log a + (\\dot a / a)\\,\\varepsilon`."""
+    """:math:`\\log(a + \\dot a\\varepsilon) = \\log a + (\\dot a /
+    a)\\,\\varepsilon`."""
     x = lift(x)
     return Dual(np.log(x.primal), x.tangent / x.primal)
 
 
 def tanh(x: Any) -> Dual:
-    """:math:`\\tanh(a + \\dot a\\varepsilon) = y + (1 - y^2)\\,\\dot a\\,\\varepsilon`,
-    :math:`y = \\tanh a`."""
+    """:math:`\\tanh(a + \\dot a\\varepsilon) = y + (1 - y^2)\\,\\dot
+    a\\,\\varepsilon`, :math:`y = \\tanh a`."""
     x = lift(x)
     y = np.tanh(x.primal)
     return Dual(y, (1.0 - y**2) * x.tangent)
 
 
 def sigmoid(x: Any) -> Dual:
-    """:math:`s(a + \\dot a\\varepsilon) = y + y(1 - y)\\,\\dot a\\,\\varepsilon`,
-    :math:`y = s(a) = 1/(1 + e^{-a})`."""
+    """:math:`s(a + \\dot a\\varepsilon) = y + y(1 - y)\\,\\dot
+    a\\,\\varepsilon`, :math:`y = s(a) = 1/(1 + e^{-a})`."""
     x = lift(x)
-    y = np.exp(-np.logaddexp(0.0, -x.primal))  # 1 / (1 + e^-a) without overflow
+    # 1 / (1 + e^-a) without overflow
+    y = np.exp(-np.logaddexp(0.0, -x.primal))
     return Dual(y, y * (1.0 - y) * x.tangent)
 
 
 def relu(x: Any) -> Dual:
-    """:math:`\\max(a, 0) + [a > 0]\\,\\dot a\\,\\varepsilon`; at the kink :math:`a = 0` the
-    tangent is 0, as in TensorFlow."""
+    """:math:`\\max(a, 0) + [a > 0]\\,\\dot a\\,\\varepsilon`; at the kink
+    :math:`a = 0` the tangent is 0, as in TensorFlow."""
     x = lift(x)
-    return Dual(np.maximum(x.primal, 0.0), np.where(x.primal > 0, x.tangent, 0.0))
+    return Dual(
+        np.maximum(x.primal, 0.0), np.where(x.primal > 0, x.tangent, 0.0)
+    )
 
 
 def sum(x: Any, axis: int | None = None) -> Dual:
-    """Sum over ``axis`` (all entries if ``None``): the tangent is the sum of the tangents."""
+    """Sum over ``axis`` (all entries if ``None``): the tangent is the sum of
+    the tangents."""
     x = lift(x)
     return Dual(np.sum(x.primal, axis=axis), np.sum(x.tangent, axis=axis))
 
 
 def stack(xs: list[Any], axis: int = 0) -> Dual:
-    """Stack duals (or constants) along a new ``axis``: primals and tangents alike."""
+    """Stack duals (or constants) along a new ``axis``: primals and tangents
+    alike."""
     xs = [lift(x) for x in xs]
-    return Dual(np.stack([x.primal for x in xs], axis), np.stack([x.tangent for x in xs], axis))
+    return Dual(
+        np.stack([x.primal for x in xs], axis),
+        np.stack([x.tangent for x in xs], axis),
+    )
 
 
 _DUAL_ACTIVATIONS: dict[str, Callable[[Any], Dual]] = {
@@ -193,27 +219,36 @@ _DUAL_ACTIVATIONS: dict[str, Callable[[Any], Dual]] = {
 }
 
 
-def jvp(f: Callable[[Dual], Any], x: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Return :math:`f(x)` and the Jacobian-vector product :math:`J_f(x)\\,v` :math:numref:`eq-jvp`.
+def jvp(
+    f: Callable[[Dual], Any], x: Any, v: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return :math:`f(x)` and the Jacobian-vector product :math:`J_f(x)\\,v`
+    :math:numref:`eq-jvp`.
 
-    One evaluation of ``f`` on the dual number :math:`x + v\\,\\varepsilon`; ``f`` must be written
-    with :class:`Dual` arithmetic and this module's elementary functions.
+    One evaluation of ``f`` on the dual number :math:`x + v\\,\\varepsilon`;
+    ``f`` must be written with :class:`Dual` arithmetic and this module's
+    elementary functions.
     """
     if not callable(f):
         raise TypeError(f"f must be callable; got {type(f).__name__}")
     x, v = _float_array("x", x), _float_array("v", v)
     if v.shape != x.shape:
-        raise ValueError(f"v must have the shape of x {x.shape}; got {v.shape}")
+        raise ValueError(
+            f"v must have the shape of x {x.shape}; got {v.shape}"
+        )
     y = lift(f(Dual(x, v)), like=Dual(x, v))
     return y.primal, y.tangent
 
 
 def mlp_dual(x: Any, params: Params, activation: str = "tanh") -> Dual:
-    """The network :math:numref:`eq-mlp` on duals: ``x`` and any ``W`` or ``b`` may be a Dual."""
+    """The network :math:numref:`eq-mlp` on duals: ``x`` and any ``W`` or ``b``
+    may be a Dual."""
     sigma = _DUAL_ACTIVATIONS.get(check_activation(activation))
     if sigma is None:
         names = tuple(_DUAL_ACTIVATIONS)
-        raise ValueError(f"activation must be one of {names}; got {activation!r}")
+        raise ValueError(
+            f"activation must be one of {names}; got {activation!r}"
+        )
     if len(params) == 0:
         raise ValueError("params must hold at least one (W, b) pair")
     *hidden, (W_out, b_out) = params
@@ -235,13 +270,16 @@ def _check_vector(name: str, x: Any) -> tf.Tensor:
 
 
 def jacobian_forward(f: Callable[[tf.Tensor], tf.Tensor], x: Any) -> tf.Tensor:
-    """The Jacobian :math:`J \\in \\mathbb{R}^{m \\times n}` of ``f`` at ``x`` column by column:
-    :math:`J e_j` for the n unit vectors :math:`e_j`, n JVPs :math:numref:`eq-jacobian-cost`,
-    run as one batch by ``tf.vectorized_map``."""
+    """The Jacobian :math:`J \\in \\mathbb{R}^{m \\times n}` of ``f`` at ``x``
+    column by column: :math:`J e_j` for the n unit vectors :math:`e_j`, n JVPs
+    :math:numref:`eq-jacobian-cost`, run as one batch by
+    ``tf.vectorized_map``."""
     x = _check_vector("x", x)
 
     def column(e_j: tf.Tensor) -> tf.Tensor:
-        with tf.autodiff.ForwardAccumulator(primals=x, tangents=e_j) as accumulator:
+        with tf.autodiff.ForwardAccumulator(
+            primals=x, tangents=e_j
+        ) as accumulator:
             y = f(x)
         return accumulator.jvp(y)
 
@@ -250,8 +288,9 @@ def jacobian_forward(f: Callable[[tf.Tensor], tf.Tensor], x: Any) -> tf.Tensor:
 
 
 def jacobian_reverse(f: Callable[[tf.Tensor], tf.Tensor], x: Any) -> tf.Tensor:
-    """The same Jacobian row by row: :math:`e_i^\\top J` for the m unit vectors :math:`e_i`,
-    m VJPs :math:numref:`eq-jacobian-cost`, run as one batch by ``tf.vectorized_map``."""
+    """The same Jacobian row by row: :math:`e_i^\\top J` for the m unit vectors
+    :math:`e_i`, m VJPs :math:numref:`eq-jacobian-cost`, run as one batch by
+    ``tf.vectorized_map``."""
     x = _check_vector("x", x)
     m = _check_vector("f(x)", f(x)).shape[0]
 
@@ -264,32 +303,48 @@ def jacobian_reverse(f: Callable[[tf.Tensor], tf.Tensor], x: Any) -> tf.Tensor:
     return tf.vectorized_map(row, tf.eye(m, dtype=x.dtype))
 
 
-def hessian_vector_product(f: Callable[[tf.Tensor], tf.Tensor], x: Any, v: Any) -> tf.Tensor:
-    """:math:`H v = \\frac{d}{dt} \\nabla f(x + t v)|_{t=0}` :math:numref:`eq-hessian-vector`:
-    a forward-mode JVP of the reverse-mode gradient of the scalar ``f``."""
+def hessian_vector_product(
+    f: Callable[[tf.Tensor], tf.Tensor], x: Any, v: Any
+) -> tf.Tensor:
+    """:math:`H v = \\frac{d}{dt} \\nabla f(x + t v)|_{t=0}`
+    :math:numref:`eq-hessian-vector`: a forward-mode JVP of the reverse-mode
+    gradient of the scalar ``f``."""
     x, v = _check_vector("x", x), _check_vector("v", v)
     if v.shape != x.shape or v.dtype != x.dtype:
-        raise ValueError(f"v must match x: {x.dtype.name} {x.shape}; got {v.dtype.name} {v.shape}")
+        raise ValueError(
+            f"v must match x: {x.dtype.name} {x.shape}; got {v.dtype.name} "
+            f"{v.shape}"
+        )
     with tf.autodiff.ForwardAccumulator(primals=x, tangents=v) as accumulator:
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = f(x)
         if y.shape.rank != 0:
-            raise ValueError(f"f must return a scalar; got shape {tuple(y.shape)}")
+            raise ValueError(
+                f"f must return a scalar; got shape {tuple(y.shape)}"
+            )
         gradient = tape.gradient(y, x)
     return accumulator.jvp(gradient)
 
 
-def mlp_map(n: int, m: int, hidden: int, seed: int = 0, dtype: str = "float32") -> Callable:
-    """A map :math:`\\mathbb{R}^n \\to \\mathbb{R}^m`: an MLP with two tanh layers of width
-    ``hidden``, random (nonzero) biases, acting on one input vector ``x`` of shape ``(n,)``."""
+def mlp_map(
+    n: int, m: int, hidden: int, seed: int = 0, dtype: str = "float32"
+) -> Callable:
+    """A map :math:`\\mathbb{R}^n \\to \\mathbb{R}^m`: an MLP with two tanh
+    layers of width ``hidden``, random (nonzero) biases, acting on one input
+    vector ``x`` of shape ``(n,)``."""
     n, m = check_int("n", n, 1), check_int("m", m, 1)
     hidden = check_int("hidden", hidden, 1)
     if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+        raise ValueError(
+            f"dtype must be 'float32' or 'float64'; got {dtype!r}"
+        )
     rng = np.random.default_rng(seed)
     params = [
-        (tf.constant(W, dtype=dtype), tf.constant(rng.normal(0.0, 0.1, b.shape), dtype=dtype))
+        (
+            tf.constant(W, dtype=dtype),
+            tf.constant(rng.normal(0.0, 0.1, b.shape), dtype=dtype),
+        )
         for W, b in init_mlp([n, hidden, hidden, m], seed=seed)
     ]
 
@@ -303,17 +358,26 @@ def mlp_map(n: int, m: int, hidden: int, seed: int = 0, dtype: str = "float32") 
 
 
 def jacobian_costs(
-    n: int, m: int, hidden: int = 64, repeats: int = 5, seed: int = 0, dtype: str = "float32"
+    n: int,
+    m: int,
+    hidden: int = 64,
+    repeats: int = 5,
+    seed: int = 0,
+    dtype: str = "float32",
 ) -> dict[str, float]:
-    """Time the Jacobian of :func:`mlp_map` by n JVPs and by m VJPs, both as ``tf.function``.
+    """Time the Jacobian of :func:`mlp_map` by n JVPs and by m VJPs, both as
+    ``tf.function``.
 
-    Returns the seconds ``"forward"`` and ``"reverse"``, each the fastest of ``repeats`` calls
-    (the one least disturbed by other work on the machine; one untimed warm-up call traces each),
-    and the largest difference ``"difference"`` between the two Jacobians.
+    Returns the seconds ``"forward"`` and ``"reverse"``, each the fastest of
+    ``repeats`` calls (the one least disturbed by other work on the machine;
+    one untimed warm-up call traces each), and the largest difference
+    ``"difference"`` between the two Jacobians.
     """
     repeats = check_int("repeats", repeats, 1)
     f = mlp_map(n, m, hidden, seed=seed, dtype=dtype)
-    x = tf.constant(np.random.default_rng(seed + 1).normal(size=n), dtype=dtype)
+    x = tf.constant(
+        np.random.default_rng(seed + 1).normal(size=n), dtype=dtype
+    )
     forward = tf.function(lambda x: jacobian_forward(f, x))
     reverse = tf.function(lambda x: jacobian_reverse(f, x))
     difference = float(tf.reduce_max(tf.abs(forward(x) - reverse(x))))

@@ -1,9 +1,11 @@
-"""A grid interpolant and a small MLP at the same parameter count, in dimensions d = 1, 2, ...
+"""A grid interpolant and a small MLP at the same parameter count, in
+dimensions d = 1, 2, ...
 
-The grid side stores :math:`f` at the :math:`m^d` nodes of a uniform tensor grid of
-:math:`[0, 1]^d` and interpolates multilinearly; its error is :math:`O(h^2) = O(P^{-2/d})` for
-:math:`P = m^d` stored values (the book's equation :math:numref:`eq-grid-error`). The network side
-trains an MLP with about :math:`P` parameters on random samples :math:`(x_i, f(x_i))`.
+The grid side stores :math:`f` at the :math:`m^d` nodes of a uniform tensor
+grid of :math:`[0, 1]^d` and interpolates multilinearly; its error is
+:math:`O(h^2) = O(P^{-2/d})` for :math:`P = m^d` stored values (the book's
+equation :math:numref:`eq-grid-error`). The network side trains an MLP with
+about :math:`P` parameters on random samples :math:`(x_i, f(x_i))`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ import numpy as np
 
 from sciml_nn.checks import check_int
 from sciml_nn.data import make_dataset, minibatches, sample_unit_box
-from sciml_nn.networks import Params, count_parameters, init_mlp, mlp_numpy, mlp_tensorflow
+from sciml_nn.networks import (
+    Params,
+    count_parameters,
+    init_mlp,
+    mlp_numpy,
+    mlp_tensorflow,
+)
 from sciml_nn.training import as_variables, make_train_step
 
 
@@ -25,8 +33,8 @@ def bump(x: np.ndarray) -> np.ndarray:
     """The chapter's target :math:`f(x) = 1 / (1 + \\|x - c\\|_2^2)` with
     :math:`c = (0.3, \\dots, 0.3)`.
 
-    Smooth, radial about an off-centre point: neither a sum of 1-D functions nor a ridge function
-    :math:`g(a^T x)`. Shape ``(n, d)`` to ``(n, 1)``.
+    Smooth, radial about an off-centre point: neither a sum of 1-D functions
+    nor a ridge function :math:`g(a^T x)`. Shape ``(n, d)`` to ``(n, 1)``.
     """
     x = np.asarray(x)
     if x.ndim != 2:
@@ -39,42 +47,56 @@ def _nodes_per_axis(d: int, m: int | Sequence[int]) -> tuple[int, ...]:
     if isinstance(m, (int, np.integer)) and not isinstance(m, bool):
         return (check_int("m", m, 2),) * d
     if not isinstance(m, (Sequence, np.ndarray)):
-        raise TypeError(f"m must be an int or a sequence of {d} ints; got {type(m).__name__}")
+        raise TypeError(
+            f"m must be an int or a sequence of {d} ints; got "
+            f"{type(m).__name__}"
+        )
     shape = tuple(check_int("m", m_k, 2) for m_k in m)
     if len(shape) != d:
-        raise ValueError(f"m must be an int or {d} ints, one per axis; got {len(shape)}")
+        raise ValueError(
+            f"m must be an int or {d} ints, one per axis; got {len(shape)}"
+        )
     return shape
 
 
 def grid_nodes(d: int, m: int | Sequence[int]) -> np.ndarray:
-    """The nodes of the uniform grid of :math:`[0, 1]^d` with ``m`` points per axis (an int, or
-    one int per axis), shape ``(m**d, d)``. Row order is NumPy's C order, so
-    ``f(nodes).reshape((m,) * d)`` is indexed ``[i_1, ..., i_d]``."""
+    """The nodes of the uniform grid of :math:`[0, 1]^d` with ``m`` points per
+    axis (an int, or one int per axis), shape ``(m**d, d)``. Row order is
+    NumPy's C order, so ``f(nodes).reshape((m,) * d)`` is indexed ``[i_1, ...,
+    i_d]``."""
     shape = _nodes_per_axis(d, m)
-    axes = np.meshgrid(*[np.linspace(0.0, 1.0, m_k) for m_k in shape], indexing="ij")
+    axes = np.meshgrid(
+        *[np.linspace(0.0, 1.0, m_k) for m_k in shape], indexing="ij"
+    )
     return np.stack([a.ravel() for a in axes], axis=1)
 
 
 def multilinear_interpolate(values: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Multilinear interpolation of grid ``values`` (shape ``(m_1, ..., m_d)``) at ``x`` (n, d).
+    """Multilinear interpolation of grid ``values`` (shape ``(m_1, ..., m_d)``)
+    at ``x`` (n, d).
 
     Node :math:`(i_1, \\dots, i_d)` sits at :math:`(i_1 h_1, \\dots, i_d h_d)`,
-    :math:`h_k = 1/(m_k - 1)`. A point in the cell with lower corner :math:`i` and local
-    coordinates :math:`t \\in [0, 1]^d` gets the weighted sum over the :math:`2^d` corners
-    :math:`i + e`, :math:`e \\in \\{0, 1\\}^d`, of equation :math:numref:`eq-multilinear`.
+    :math:`h_k = 1/(m_k - 1)`. A point in the cell with lower corner :math:`i`
+    and local coordinates :math:`t \\in [0, 1]^d` gets the weighted sum over
+    the :math:`2^d` corners :math:`i + e`, :math:`e \\in \\{0, 1\\}^d`, of
+    equation :math:numref:`eq-multilinear`.
     """
     values = np.asarray(values, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64)
     d = values.ndim
     if d < 1 or min(values.shape) < 2:
-        raise ValueError(f"values must have at least 2 nodes per axis; got shape {values.shape}")
+        raise ValueError(
+            "values must have at least 2 nodes per axis; got shape "
+            f"{values.shape}"
+        )
     if x.ndim != 2 or x.shape[1] != d:
         raise ValueError(f"x must have shape (n, {d}); got {x.shape}")
     if np.any(x < 0.0) or np.any(x > 1.0):
         raise ValueError("x must lie in the unit box [0, 1]^d")
     m = np.array(values.shape)
     s = x * (m - 1)  # position in units of h_k
-    lower = np.clip(np.floor(s).astype(int), 0, m - 2)  # x_k = 1 falls in the last cell
+    # x_k = 1 falls in the last cell
+    lower = np.clip(np.floor(s).astype(int), 0, m - 2)
     t = s - lower
     result = np.zeros(x.shape[0])
     for corner in itertools.product((0, 1), repeat=d):
@@ -87,19 +109,23 @@ def multilinear_interpolate(values: np.ndarray, x: np.ndarray) -> np.ndarray:
 def grid_interpolant(
     f: Callable[[np.ndarray], np.ndarray], d: int, m: int | Sequence[int]
 ) -> Callable[[np.ndarray], np.ndarray]:
-    """Sample ``f`` at the grid nodes (``m`` per axis) and return :math:`x \\mapsto` their
-    multilinear interpolant. It stores :math:`m^d` values: the grid's parameters."""
+    """Sample ``f`` at the grid nodes (``m`` per axis) and return :math:`x
+    \\mapsto` their multilinear interpolant. It stores :math:`m^d` values: the
+    grid's parameters."""
     shape = _nodes_per_axis(d, m)
     nodes = grid_nodes(d, shape)
     values = np.asarray(f(nodes), dtype=np.float64)
     if values.shape != (nodes.shape[0], 1):
-        raise ValueError(f"f must map shape (n, d) to (n, 1); got {values.shape}")
+        raise ValueError(
+            f"f must map shape (n, d) to (n, 1); got {values.shape}"
+        )
     values = values.reshape(shape)
     return lambda x: multilinear_interpolate(values, x)
 
 
 def points_per_axis(d: int, budget: int) -> int:
-    """The largest :math:`m \\ge 2` with :math:`m^d \\le` ``budget`` (integer arithmetic)."""
+    """The largest :math:`m \\ge 2` with :math:`m^d \\le` ``budget`` (integer
+    arithmetic)."""
     d = check_int("d", d, 1)
     budget = check_int("budget", budget, 2**d)
     m = 2
@@ -109,11 +135,14 @@ def points_per_axis(d: int, budget: int) -> int:
 
 
 def mlp_layer_sizes(d: int, budget: int, depth: int = 2) -> list[int]:
-    """Layer sizes ``[d, w, ..., w, 1]`` (``depth`` hidden layers) with the largest width ``w``
-    whose parameter count :math:`\\sum_k (n_{k-1} + 1) n_k` does not exceed ``budget``."""
+    """Layer sizes ``[d, w, ..., w, 1]`` (``depth`` hidden layers) with the
+    largest width ``w`` whose parameter count :math:`\\sum_k (n_{k-1} + 1) n_k`
+    does not exceed ``budget``."""
     d = check_int("d", d, 1)
     depth = check_int("depth", depth, 1)
-    budget = check_int("budget", budget, count_parameters([d] + [1] * depth + [1]))
+    budget = check_int(
+        "budget", budget, count_parameters([d] + [1] * depth + [1])
+    )
     w = 1
     while count_parameters([d] + [w + 1] * depth + [1]) <= budget:
         w += 1
@@ -121,10 +150,11 @@ def mlp_layer_sizes(d: int, budget: int, depth: int = 2) -> list[int]:
 
 
 def fold_scaling(xi: Params, y_mean: float, y_std: float) -> Params:
-    """Fold the maps :math:`x \\mapsto 2x - 1` (inputs) and :math:`y \\mapsto \\bar y + s y`
-    (outputs) into the first and last layer, so the network takes raw :math:`x \\in [0, 1]^d`:
-    :math:`W_1 \\to 2 W_1`, :math:`b_1 \\to b_1 - \\mathbf{1}^T W_1`,
-    :math:`W_L \\to s W_L`, :math:`b_L \\to s b_L + \\bar y`. The parameter count is unchanged."""
+    """Fold the maps :math:`x \\mapsto 2x - 1` (inputs) and :math:`y \\mapsto
+    \\bar y + s y` (outputs) into the first and last layer, so the network
+    takes raw :math:`x \\in [0, 1]^d`: :math:`W_1 \\to 2 W_1`, :math:`b_1 \\to
+    b_1 - \\mathbf{1}^T W_1`, :math:`W_L \\to s W_L`, :math:`b_L \\to s b_L +
+    \\bar y`. The parameter count is unchanged."""
     xi = [(np.array(W), np.array(b)) for W, b in xi]
     W, b = xi[0]
     xi[0] = (2.0 * W, b - W.sum(axis=0))
@@ -134,29 +164,44 @@ def fold_scaling(xi: Params, y_mean: float, y_std: float) -> Params:
 
 
 def train_mlp(
-    x: np.ndarray, y: np.ndarray, layer_sizes: list[int], steps: int = 3000,
-    batch_size: int = 500, learning_rate: float = 1e-2, seed: int = 0,
+    x: np.ndarray,
+    y: np.ndarray,
+    layer_sizes: list[int],
+    steps: int = 3000,
+    batch_size: int = 500,
+    learning_rate: float = 1e-2,
+    seed: int = 0,
 ) -> Params:
-    """Fit a tanh MLP :math:numref:`eq-mlp` to samples ``(x, y)``, ``x`` in :math:`[0, 1]^d`.
+    """Fit a tanh MLP :math:numref:`eq-mlp` to samples ``(x, y)``, ``x`` in
+    :math:`[0, 1]^d`.
 
-    Standard practice: it trains on inputs scaled to :math:`[-1, 1]^d` and outputs scaled to mean 0
-    and standard deviation 1, with Adam whose learning rate decays exponentially from
-    ``learning_rate`` to a hundredth of it over ``steps`` minibatch steps; :func:`fold_scaling`
-    then returns :math:`\\xi` (``(W, b)`` NumPy pairs) of a network on raw ``x``.
+    Standard practice: it trains on inputs scaled to :math:`[-1, 1]^d` and
+    outputs scaled to mean 0 and standard deviation 1, with Adam whose learning
+    rate decays exponentially from ``learning_rate`` to a hundredth of it over
+    ``steps`` minibatch steps; :func:`fold_scaling` then returns :math:`\\xi`
+    (``(W, b)`` NumPy pairs) of a network on raw ``x``.
     """
     steps = check_int("steps", steps, 1)
     x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
     y_mean, y_std = float(np.mean(y)), float(np.std(y))
     if not y_std > 0.0:
-        raise ValueError("y must not be constant: its standard deviation scales the outputs")
+        raise ValueError(
+            "y must not be constant: its standard deviation scales the outputs"
+        )
     xi = as_variables(init_mlp(layer_sizes, seed))
-    schedule = keras.optimizers.schedules.ExponentialDecay(learning_rate, steps, 0.01)
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        learning_rate, steps, 0.01
+    )
     train_step = make_train_step(
-        lambda x_batch: mlp_tensorflow(x_batch, xi, "tanh"), xi, keras.optimizers.Adam(schedule)
+        lambda x_batch: mlp_tensorflow(x_batch, xi, "tanh"),
+        xi,
+        keras.optimizers.Adam(schedule),
     )
     step, epoch = 0, 0
     while step < steps:
-        batches = minibatches(2 * x - 1, (y - y_mean) / y_std, batch_size, seed + epoch)
+        batches = minibatches(
+            2 * x - 1, (y - y_mean) / y_std, batch_size, seed + epoch
+        )
         for x_batch, y_batch in batches:
             if step < steps:
                 train_step(x_batch, y_batch)
@@ -167,8 +212,9 @@ def train_mlp(
 
 @dataclass
 class Comparison:
-    """RMS errors on fresh test points of the grid interpolant and the MLP at dimension ``d``
-    (and the MLP's on its training samples); ``target_std`` is the error of the best constant."""
+    """RMS errors on fresh test points of the grid interpolant and the MLP at
+    dimension ``d`` (and the MLP's on its training samples); ``target_std`` is
+    the error of the best constant."""
 
     d: int
     m: int
@@ -186,11 +232,17 @@ def rms(a: np.ndarray) -> float:
 
 
 def compare_at_dimension(
-    d: int, budget: int = 1000, f: Callable[[np.ndarray], np.ndarray] = bump,
-    n_train: int = 3000, n_test: int = 4000, steps: int = 3000, seed: int = 0,
+    d: int,
+    budget: int = 1000,
+    f: Callable[[np.ndarray], np.ndarray] = bump,
+    n_train: int = 3000,
+    n_test: int = 4000,
+    steps: int = 3000,
+    seed: int = 0,
 ) -> Comparison:
-    """Grid interpolant and MLP, both with at most ``budget`` parameters, on ``f`` in
-    :math:`[0, 1]^d`; RMS errors on ``n_test`` fresh uniform points."""
+    """Grid interpolant and MLP, both with at most ``budget`` parameters, on
+    ``f`` in :math:`[0, 1]^d`; RMS errors on ``n_test`` fresh uniform
+    points."""
     m = points_per_axis(d, budget)
     sizes = mlp_layer_sizes(d, budget)
     x_train, y_train = make_dataset(f, n_train, d, seed)
@@ -198,7 +250,10 @@ def compare_at_dimension(
     y_test = np.asarray(f(x_test), np.float64)
     xi = train_mlp(x_train, y_train, sizes, steps=steps, seed=seed)
     return Comparison(
-        d=d, m=m, grid_parameters=m**d, mlp_parameters=count_parameters(sizes),
+        d=d,
+        m=m,
+        grid_parameters=m**d,
+        mlp_parameters=count_parameters(sizes),
         grid_error=rms(grid_interpolant(f, d, m)(x_test) - y_test),
         mlp_error=rms(mlp_numpy(x_test, xi, "tanh") - y_test),
         mlp_train_error=rms(mlp_numpy(x_train, xi, "tanh") - y_train),

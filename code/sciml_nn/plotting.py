@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-#: Colours used for the same roles across chapters (colour-blind safe, from matplotlib's tab10).
-COLORS = {"network": "#1f77b4", "reference": "#ff7f0e", "error": "#d62728", "data": "#7f7f7f"}
+#: Colours used for the same roles across chapters (colour-blind safe, from
+#: matplotlib's tab10).
+COLORS = {
+    "network": "#1f77b4",
+    "reference": "#ff7f0e",
+    "error": "#d62728",
+    "data": "#7f7f7f",
+}
 
 
 def use_book_style() -> None:
-    """Set matplotlib's defaults for the book's figures (call once at the top of a chapter)."""
+    """Set matplotlib's defaults for the book's figures (call once at the top
+    of a chapter)."""
     plt.rcParams.update(
         {
             "figure.figsize": (6.4, 4.0),

@@ -1,12 +1,13 @@
 """Import TensorFlow without its start-up log lines.
 
-On import, TensorFlow 2.21 writes several lines from C++ straight to file descriptor 2: which
-CPU math library it uses, the result of probing for CUDA drivers, the CPU instructions it was
-built for. They are written before TensorFlow's logging is set up, so the environment variable
-``TF_CPP_MIN_LOG_LEVEL`` does not stop them, and Jupyter kernels copy file descriptor 2 into the
-notebook, so they would land on the book's pages. We point descriptor 2 at ``/dev/null`` while
-TensorFlow imports and probes for devices, then restore it: later Python warnings and errors
-still show.
+On import, TensorFlow 2.21 writes several lines from C++ straight to file
+descriptor 2: which CPU math library it uses, the result of probing for CUDA
+drivers, the CPU instructions it was built for. They are written before
+TensorFlow's logging is set up, so the environment variable
+``TF_CPP_MIN_LOG_LEVEL`` does not stop them, and Jupyter kernels copy file
+descriptor 2 into the notebook, so they would land on the book's pages. We
+point descriptor 2 at ``/dev/null`` while TensorFlow imports and probes for
+devices, then restore it: later Python warnings and errors still show.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from types import ModuleType
 
 @contextlib.contextmanager
 def silenced_stderr() -> Iterator[None]:
-    """Send everything written to file descriptor 2 to ``/dev/null`` inside the block."""
+    """Send everything written to file descriptor 2 to ``/dev/null`` inside the
+    block."""
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -35,10 +37,12 @@ def silenced_stderr() -> Iterator[None]:
 
 
 def import_tensorflow() -> ModuleType:
-    """Import TensorFlow and Keras with their start-up log lines silenced; return ``tensorflow``.
+    """Import TensorFlow and Keras with their start-up log lines silenced;
+    return ``tensorflow``.
 
-    After the first call TensorFlow is in ``sys.modules`` and ``import tensorflow`` anywhere else is
-    silent. The C++ log threshold is raised to errors-only for messages logged later.
+    After the first call TensorFlow is in ``sys.modules`` and ``import
+    tensorflow`` anywhere else is silent. The C++ log threshold is raised to
+    errors-only for messages logged later.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules:
@@ -47,8 +51,9 @@ def import_tensorflow() -> ModuleType:
         import keras  # noqa: F401
         import tensorflow as tf
 
-        # The CUDA probe ("failed call to cuInit") runs when devices are first listed. Listing
-        # physical devices does not create the logical ones, so they can still be configured
-        # (sciml_nn.distributed.split_cpu) until the first operation runs.
+        # The CUDA probe ("failed call to cuInit") runs when devices are first
+        # listed. Listing physical devices does not create the logical ones, so
+        # they can still be configured (sciml_nn.distributed.split_cpu) until
+        # the first operation runs.
         tf.config.list_physical_devices()
     return tf

@@ -1,11 +1,13 @@
-"""Timing that says what it measured and where: wall-clock runs, the device's roofline, and the
-cost of a dense training step as a fraction of it (:ref:`where-the-time-goes`).
+"""Timing that says what it measured and where: wall-clock runs, the device's
+roofline, and the cost of a dense training step as a fraction of it
+(:ref:`where-the-time-goes`).
 
-A timing means little without the machine behind it, so every timing the book prints comes with
-:func:`device_description`. The code uses ``keras`` and ``keras.ops`` only, compiling with
-TensorFlow or JAX depending on Keras' backend, and imports TensorFlow only when that backend is
-``tensorflow``. Tests check counts and consistency, never how fast anything is.
-``python -m sciml_nn.timing --out FILE.json`` runs the sweep and writes its figures.
+A timing means little without the machine behind it, so every timing the book
+prints comes with :func:`device_description`. The code uses ``keras`` and
+``keras.ops`` only, compiling with TensorFlow or JAX depending on Keras'
+backend, and imports TensorFlow only when that backend is ``tensorflow``. Tests
+check counts and consistency, never how fast anything is. ``python -m
+sciml_nn.timing --out FILE.json`` runs the sweep and writes its figures.
 """
 
 from __future__ import annotations
@@ -44,25 +46,34 @@ def _leaves(result: Any) -> list[Any]:
 
 
 def _wait_for(result: Any) -> None:
-    # Devices compute asynchronously; reading the values (or blocking on them) waits for them.
+    # Devices compute asynchronously; reading the values (or blocking on them)
+    # waits for them.
     for item in _leaves(result):
         if hasattr(item, "block_until_ready"):
             item.block_until_ready()
-        elif type(item).__module__.startswith(("tensorflow", "keras")) and hasattr(item, "numpy"):
+        elif type(item).__module__.startswith(
+            ("tensorflow", "keras")
+        ) and hasattr(item, "numpy"):
             item.numpy()  # np.asarray would fail on bfloat16
 
 
-def time_callable(fn: Callable[[], Any], repeats: int = 20, warmup: int = 1) -> dict[str, float]:
-    """Call ``fn()`` ``warmup`` times untimed, then ``repeats`` times, each timed alone.
+def time_callable(
+    fn: Callable[[], Any], repeats: int = 20, warmup: int = 1
+) -> dict[str, float]:
+    """Call ``fn()`` ``warmup`` times untimed, then ``repeats`` times, each
+    timed alone.
 
-    Warm-up calls absorb one-off costs (tracing a ``tf.function``, allocating memory). Each timed
-    call ends when its tensors are ready on the host. Returns seconds per call:
-    ``{"median", "min", "mean", "max", "repeats"}``; the median resists outliers from other work
-    on the machine.
+    Warm-up calls absorb one-off costs (tracing a ``tf.function``, allocating
+    memory). Each timed call ends when its tensors are ready on the host.
+    Returns seconds per call: ``{"median", "min", "mean", "max", "repeats"}``;
+    the median resists outliers from other work on the machine.
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable; got {type(fn).__name__}")
-    repeats, warmup = check_int("repeats", repeats, 1), check_int("warmup", warmup, 0)
+    repeats, warmup = (
+        check_int("repeats", repeats, 1),
+        check_int("warmup", warmup, 0),
+    )
     for _ in range(warmup):
         _wait_for(fn())
     seconds = []
@@ -80,7 +91,8 @@ def time_callable(fn: Callable[[], Any], repeats: int = 20, warmup: int = 1) -> 
 
 
 def cpu_name() -> str:
-    """The CPU's model name from ``/proc/cpuinfo``, else what Python's ``platform`` reports."""
+    """The CPU's model name from ``/proc/cpuinfo``, else what Python's
+    ``platform`` reports."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
             for line in cpuinfo:
@@ -101,17 +113,25 @@ def _gpu_name() -> str | None:
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
-        names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+        names = [
+            tf.config.experimental.get_device_details(g).get(
+                "device_name", g.name
+            )
+            for g in gpus
+        ]
     if not names:
         return None
-    return names[0] + (f" (and {len(names) - 1} more)" if len(names) > 1 else "")
+    return names[0] + (
+        f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+    )
 
 
 def device_description() -> str:
-    """Name the device Keras' backend computes on: the first GPU's name, else CPU model and cores.
+    """Name the device Keras' backend computes on: the first GPU's name, else
+    CPU model and cores.
 
-    For example ``"GPU: NVIDIA H100 80GB HBM3"`` or ``"CPU: AMD EPYC 7763 64-Core Processor,
-    2 cores"``; the cores are those this process may use.
+    For example ``"GPU: NVIDIA H100 80GB HBM3"`` or ``"CPU: AMD EPYC 7763
+    64-Core Processor, 2 cores"``; the cores are those this process may use.
     """
     gpu = _gpu_name()
     if gpu:
@@ -126,35 +146,49 @@ def device_description() -> str:
 def _check_widths(widths: Sequence[int]) -> list[int]:
     widths = list(widths)
     if len(widths) < 2:
-        raise ValueError(f"widths must list at least an input and an output width; got {widths}")
+        raise ValueError(
+            "widths must list at least an input and an output width; got "
+            f"{widths}"
+        )
     return [check_int(f"widths[{i}]", n, 1) for i, n in enumerate(widths)]
 
 
 def dense_step_flops(widths: Sequence[int], batch: int) -> int:
-    """FLOPs of the matrix products in one training step, :math:numref:`eq-step-flops`.
+    """FLOPs of the matrix products in one training step,
+    :math:numref:`eq-step-flops`.
 
-    The forward pass costs :math:`2 B \\sum_i n_i n_{i+1}` (a multiply-add is 2 FLOPs); the
-    backward pass twice that (one product for the input's gradient, one for the weights').
+    The forward pass costs :math:`2 B \\sum_i n_i n_{i+1}` (a multiply-add is 2
+    FLOPs); the backward pass twice that (one product for the input's gradient,
+    one for the weights').
     """
     widths, batch = _check_widths(widths), check_int("batch", batch, 1)
     return 6 * batch * sum(n * m for n, m in itertools.pairwise(widths))
 
 
-def dense_step_bytes(widths: Sequence[int], batch: int, dtype: str = "float32") -> int:
-    """A model of the bytes one training step moves, :math:numref:`eq-step-bytes`.
+def dense_step_bytes(
+    widths: Sequence[int], batch: int, dtype: str = "float32"
+) -> int:
+    """A model of the bytes one training step moves,
+    :math:numref:`eq-step-bytes`.
 
-    Each weight entry moves 4 times (read forward, read backward, gradient written, weight
-    updated), each activation 3 times (written forward, read twice backward); biases are left out.
+    Each weight entry moves 4 times (read forward, read backward, gradient
+    written, weight updated), each activation 3 times (written forward, read
+    twice backward); biases are left out.
     """
     widths, batch = _check_widths(widths), check_int("batch", batch, 1)
-    size = 2 if check_choice("dtype", dtype, DTYPES) in ("float16", "bfloat16") else 4
+    size = (
+        2
+        if check_choice("dtype", dtype, DTYPES) in ("float16", "bfloat16")
+        else 4
+    )
     size = 8 if dtype == "float64" else size
     weights = sum(n * m for n, m in itertools.pairwise(widths))
     return size * (4 * weights + 3 * batch * sum(widths))
 
 
 def _compile(fn: Callable, mode: str) -> Callable:
-    """eager: plain Python calls; graph: a traced graph; xla: compiled by XLA (jax.jit for both)."""
+    """eager: plain Python calls; graph: a traced graph; xla: compiled by XLA
+    (jax.jit for both)."""
     mode = check_choice("mode", mode, MODES)
     if mode == "eager":
         return fn
@@ -168,16 +202,26 @@ def _compile(fn: Callable, mode: str) -> Callable:
 
 
 def gpu_present() -> bool:
-    """Whether Keras' backend sees a GPU: it decides between the full sweep and the CPU one."""
+    """Whether Keras' backend sees a GPU: it decides between the full sweep and
+    the CPU one."""
     return _gpu_name() is not None
 
 
-def matmul_peak(dtype: str = "float32", sizes: Sequence[int] | None = None, repeats: int = 5) -> float:
-    """Peak matrix-product rate in FLOP/s: the best :math:`2n^3/t` over square sizes ``n`` and the
-    eager and compiled modes, in ``dtype``; the roof of :math:numref:`eq-roofline`."""
+def matmul_peak(
+    dtype: str = "float32",
+    sizes: Sequence[int] | None = None,
+    repeats: int = 5,
+) -> float:
+    """Peak matrix-product rate in FLOP/s: the best :math:`2n^3/t` over square
+    sizes ``n`` and the eager and compiled modes, in ``dtype``; the roof of
+    :math:numref:`eq-roofline`."""
     dtype = check_choice("dtype", dtype, DTYPES)
     if sizes is None:
-        sizes = (1024, 2048, 4096, 8192) if gpu_present() else (256, 512, 1024, 2048)
+        sizes = (
+            (1024, 2048, 4096, 8192)
+            if gpu_present()
+            else (256, 512, 1024, 2048)
+        )
     best = 0.0
     for n in [check_int("size", n, 1) for n in sizes]:
         a = keras.random.normal((n, n), seed=0, dtype=dtype)
@@ -191,7 +235,8 @@ def matmul_peak(dtype: str = "float32", sizes: Sequence[int] | None = None, repe
 
 
 def memory_bandwidth(megabytes: int | None = None, repeats: int = 5) -> float:
-    """Bytes per second of a large scaled copy ``y = 2x``: it reads and writes ``x`` once each."""
+    """Bytes per second of a large scaled copy ``y = 2x``: it reads and writes
+    ``x`` once each."""
     if megabytes is None:
         megabytes = 1024 if gpu_present() else 64
     n = check_int("megabytes", megabytes, 1) * 2**20 // 4
@@ -199,13 +244,18 @@ def memory_bandwidth(megabytes: int | None = None, repeats: int = 5) -> float:
     best = 0.0
     for mode in ("eager", "xla"):
         copy = _compile(lambda x: x * 2.0, mode)
-        seconds = time_callable(lambda f=copy: f(x), repeats=repeats, warmup=1)["min"]
+        seconds = time_callable(
+            lambda f=copy: f(x), repeats=repeats, warmup=1
+        )["min"]
         best = max(best, 2 * 4 * n / seconds)
     return best
 
 
-def dense_model(widths: Sequence[int], dtype: str = "float32", seed: int = 0) -> keras.Model:
-    """The timed network: tanh hidden layers and a linear output, widths ``n_0, ..., n_L``."""
+def dense_model(
+    widths: Sequence[int], dtype: str = "float32", seed: int = 0
+) -> keras.Model:
+    """The timed network: tanh hidden layers and a linear output, widths ``n_0,
+    ..., n_L``."""
     widths, dtype = _check_widths(widths), check_choice("dtype", dtype, DTYPES)
     layers = [
         keras.layers.Dense(
@@ -220,9 +270,10 @@ def dense_model(widths: Sequence[int], dtype: str = "float32", seed: int = 0) ->
 
 
 def sgd_step(model: keras.Model, mode: str, learning_rate: float) -> Callable:
-    """One SGD step :math:`\\xi \\leftarrow \\xi - \\eta \\nabla_\\xi J` on the mean squared error, as a
-    callable ``step(x, y)`` compiled for ``mode`` (eager, graph or XLA; see
-    :func:`time_training_step`). Under JAX the step returns the new weights instead of assigning.
+    """One SGD step :math:`\\xi \\leftarrow \\xi - \\eta \\nabla_\\xi J` on the
+    mean squared error, as a callable ``step(x, y)`` compiled for ``mode``
+    (eager, graph or XLA; see :func:`time_training_step`). Under JAX the step
+    returns the new weights instead of assigning.
     """
     trainable = model.trainable_variables
     if _backend() == "jax":
@@ -237,7 +288,9 @@ def sgd_step(model: keras.Model, mode: str, learning_rate: float) -> Callable:
             return [v - learning_rate * g for v, g in zip(values, grads)]
 
         compiled, state = _compile(step, mode), [[v.value for v in trainable]]
-        return lambda x, y: state.__setitem__(0, compiled(state[0], x, y)) or state[0]
+        return lambda x, y: (
+            state.__setitem__(0, compiled(state[0], x, y)) or state[0]
+        )
     import tensorflow as tf
 
     def step(x, y):
@@ -259,75 +312,124 @@ def time_training_step(
     warmup: int = 2,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Time one SGD step of :func:`dense_model` on a batch of ``batch`` samples (MSE loss).
+    """Time one SGD step of :func:`dense_model` on a batch of ``batch`` samples
+    (MSE loss).
 
-    Returns ``seconds_per_step`` (median over ``repeats`` steps after ``warmup`` untimed ones,
-    which include tracing and compiling), ``flops`` from :func:`dense_step_flops`, and
-    ``flops_per_second = flops / seconds_per_step``.
+    Returns ``seconds_per_step`` (median over ``repeats`` steps after
+    ``warmup`` untimed ones, which include tracing and compiling), ``flops``
+    from :func:`dense_step_flops`, and ``flops_per_second = flops /
+    seconds_per_step``.
     """
     widths, batch = _check_widths(widths), check_int("batch", batch, 1)
-    mode, dtype = check_choice("mode", mode, MODES), check_choice("dtype", dtype, DTYPES)
+    mode, dtype = (
+        check_choice("mode", mode, MODES),
+        check_choice("dtype", dtype, DTYPES),
+    )
     step = sgd_step(dense_model(widths, dtype, seed), mode, learning_rate=1e-3)
     x = keras.random.normal((batch, widths[0]), seed=seed, dtype=dtype)
     y = keras.random.normal((batch, widths[-1]), seed=seed + 1, dtype=dtype)
-    seconds = time_callable(lambda: step(x, y), repeats=repeats, warmup=max(warmup, 1))["median"]
+    seconds = time_callable(
+        lambda: step(x, y), repeats=repeats, warmup=max(warmup, 1)
+    )["median"]
     flops = dense_step_flops(widths, batch)
     return {
-        "widths": widths, "batch": batch, "mode": mode, "dtype": dtype,
-        "seconds_per_step": seconds, "flops": flops, "flops_per_second": flops / seconds,
+        "widths": widths,
+        "batch": batch,
+        "mode": mode,
+        "dtype": dtype,
+        "seconds_per_step": seconds,
+        "flops": flops,
+        "flops_per_second": flops / seconds,
     }
 
 
 def environment() -> dict[str, str]:
-    """Device, Keras backend, versions and date: the label every timing travels with."""
+    """Device, Keras backend, versions and date: the label every timing travels
+    with."""
     backend = _backend()
     module = __import__("jax" if backend == "jax" else "tensorflow")
     return {
-        "device": device_description(), "backend": backend, "keras": keras.__version__,
-        backend: module.__version__, "numpy": np.__version__, "python": platform.python_version(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": device_description(),
+        "backend": backend,
+        "keras": keras.__version__,
+        backend: module.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
     }
 
 
 def run_sweep(quick: bool | None = None) -> dict[str, Any]:
-    """The roofline (peak FLOP/s, bandwidth) and step throughput over width, batch and mode."""
+    """The roofline (peak FLOP/s, bandwidth) and step throughput over width,
+    batch and mode."""
     quick = not gpu_present() if quick is None else quick
     widths_list = (32, 128, 512) if quick else (32, 128, 512, 2048, 8192)
     batches = (64, 512) if quick else (64, 512, 4096)
     dtypes = ("float32",) if quick else ("float32", "bfloat16")
     peaks = {dtype: matmul_peak(dtype) for dtype in dtypes}
     steps = [
-        time_training_step([w, w, w, 1], batch, mode, dtype, repeats=5 if quick else 20)
-        for dtype in dtypes for w in widths_list for batch in batches for mode in MODES
+        time_training_step(
+            [w, w, w, 1], batch, mode, dtype, repeats=5 if quick else 20
+        )
+        for dtype in dtypes
+        for w in widths_list
+        for batch in batches
+        for mode in MODES
     ]
     for step in steps:
-        step["fraction_of_peak"] = step["flops_per_second"] / peaks[step["dtype"]]
-    return {**environment(), "matmul_peak": peaks, "memory_bandwidth": memory_bandwidth(),
-            "steps": steps}
+        step["fraction_of_peak"] = (
+            step["flops_per_second"] / peaks[step["dtype"]]
+        )
+    return {
+        **environment(),
+        "matmul_peak": peaks,
+        "memory_bandwidth": memory_bandwidth(),
+        "steps": steps,
+    }
 
 
-SWEEP_KEYS = ("device", "backend", "keras", "date", "matmul_peak", "memory_bandwidth", "steps")
+SWEEP_KEYS = (
+    "device",
+    "backend",
+    "keras",
+    "date",
+    "matmul_peak",
+    "memory_bandwidth",
+    "steps",
+)
 
 
 def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
-    """Read the JSON that ``python -m sciml_nn.timing --out`` wrote, checking its label and
-    figures are there (a sweep without its device is no figure at all)."""
+    """Read the JSON that ``python -m sciml_nn.timing --out`` wrote, checking
+    its label and figures are there (a sweep without its device is no figure at
+    all)."""
     with open(path, encoding="utf-8") as file:
         figures = json.load(file)
-    missing = [k for k in SWEEP_KEYS if k not in figures] if isinstance(figures, dict) else SWEEP_KEYS
+    missing = (
+        [k for k in SWEEP_KEYS if k not in figures]
+        if isinstance(figures, dict)
+        else SWEEP_KEYS
+    )
     if missing:
         raise ValueError(
-            f"{path} lacks {list(missing)}: expected the JSON of python -m sciml_nn.timing --out"
+            f"{path} lacks {list(missing)}: expected the JSON of python -m "
+            "sciml_nn.timing --out"
         )
     return figures
 
 
 def sweep_table(figures: dict[str, Any], dtype: str = "float32") -> str:
-    """A Markdown table of a sweep's ``dtype`` steps: for each width and batch, the time per step
-    and, in brackets, the percentage of the sweep's own ``dtype`` matmul peak, in every mode."""
+    """A Markdown table of a sweep's ``dtype`` steps: for each width and batch,
+    the time per step and, in brackets, the percentage of the sweep's own
+    ``dtype`` matmul peak, in every mode."""
     dtype = check_choice("dtype", dtype, DTYPES)
     if dtype not in figures["matmul_peak"]:
-        raise ValueError(f"the sweep has no {dtype} peak; it has {list(figures['matmul_peak'])}")
+        raise ValueError(
+            f"the sweep has no {dtype} peak; it has "
+            f"{list(figures['matmul_peak'])}"
+        )
     peak = figures["matmul_peak"][dtype]
     cells: dict[tuple[int, int], dict[str, str]] = {}
     for step in (step for step in figures["steps"] if step["dtype"] == dtype):
@@ -335,7 +437,10 @@ def sweep_table(figures: dict[str, Any], dtype: str = "float32") -> str:
         percent = 100 * step["flops_per_second"] / peak
         row = cells.setdefault((step["widths"][1], step["batch"]), {})
         row[step["mode"]] = f"{1e3 * seconds:.3g} ms ({percent:.3g} %)"
-    lines = ["| width n | batch | " + " | ".join(MODES) + " |", "|---|---|" + "---|" * len(MODES)]
+    lines = [
+        "| width n | batch | " + " | ".join(MODES) + " |",
+        "|---|---|" + "---|" * len(MODES),
+    ]
     for (width, batch), row in sorted(cells.items()):
         modes = " | ".join(row.get(mode, "–") for mode in MODES)
         lines.append(f"| {width} | {batch} | {modes} |")
@@ -343,9 +448,15 @@ def sweep_table(figures: dict[str, Any], dtype: str = "float32") -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Time dense training steps against the roofline.")
-    parser.add_argument("--out", required=True, help="JSON file to write the figures to")
-    parser.add_argument("--quick", action="store_true", help="small sweep sized for a CPU")
+    parser = argparse.ArgumentParser(
+        description="Time dense training steps against the roofline."
+    )
+    parser.add_argument(
+        "--out", required=True, help="JSON file to write the figures to"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small sweep sized for a CPU"
+    )
     args = parser.parse_args(argv)
     figures = run_sweep(quick=True if args.quick else None)
     with open(args.out, "w", encoding="utf-8") as out:

@@ -1,8 +1,10 @@
-"""Architectures taught through the numerical methods they mirror, one module per architecture:
-residual networks as forward Euler (:mod:`~sciml_nn.architectures.residual`), recurrent networks
-(:mod:`~sciml_nn.architectures.recurrent`), convolutions as finite-difference stencils
-(:mod:`~sciml_nn.architectures.convolution`), and graph convolutions on meshes
-(:mod:`~sciml_nn.architectures.graphs`, :mod:`~sciml_nn.architectures.meshes`)."""
+"""Architectures taught through the numerical methods they mirror, one module
+per architecture: residual networks as forward Euler
+(:mod:`~sciml_nn.architectures.residual`), recurrent networks
+(:mod:`~sciml_nn.architectures.recurrent`), convolutions as finite-difference
+stencils (:mod:`~sciml_nn.architectures.convolution`), and graph convolutions
+on meshes (:mod:`~sciml_nn.architectures.graphs`,
+:mod:`~sciml_nn.architectures.meshes`)."""
 
 from sciml_nn.architectures.convolution import (
     conv2d_multichannel,

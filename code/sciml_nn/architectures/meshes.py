@@ -1,10 +1,14 @@
-"""Unstructured meshes as graphs: a Delaunay mesh of the unit square, its edges, the combinatorial
-graph Laplacian, explicit heat diffusion on it, and the typed edges that let one graph convolution
-with shared weights take that diffusion step exactly.
+"""Unstructured meshes as graphs: a Delaunay mesh of the unit square, its
+edges, the combinatorial graph Laplacian, explicit heat diffusion on it, and
+the typed edges that let one graph convolution with shared weights take that
+diffusion step exactly.
 
 The graph Laplacian of an undirected graph with neighbour sets :math:`N(i)` is
 
-.. math:: (L u)_i = \\sum_{p \\in N(i)} (u_i - u_p) = \\deg(i)\\, u_i - \\sum_{p \\in N(i)} u_p,
+.. math::
+
+    (L u)_i = \\sum_{p \\in N(i)} (u_i - u_p)
+    = \\deg(i)\\, u_i - \\sum_{p \\in N(i)} u_p,
 
 and one explicit diffusion step is :math:`u^{n+1} = u^n - \\tau L u^n`.
 """
@@ -17,67 +21,108 @@ from scipy.spatial import Delaunay
 from sciml_nn.checks import check_int
 
 
-def unit_square_mesh(n_interior: int, n_side: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Delaunay triangulation of ``n_interior`` uniform random points in the open unit square plus
-    ``n_side`` equally spaced points along each of its four sides (corners included once).
+def unit_square_mesh(
+    n_interior: int, n_side: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Delaunay triangulation of ``n_interior`` uniform random points in the
+    open unit square plus ``n_side`` equally spaced points along each of its
+    four sides (corners included once).
 
-    Returns ``(points, triangles)``: float64 (nodes, 2) coordinates and int32 (m, 3) node indices.
+    Returns ``(points, triangles)``: float64 (nodes, 2) coordinates and int32
+    (m, 3) node indices.
     """
     n_interior = check_int("n_interior", n_interior, 0)
     n_side = check_int("n_side", n_side, 1)
     seed = check_int("seed", seed, 0)
-    s = np.arange(n_side) / n_side  # one side's points, its end corner belonging to the next side
-    boundary = np.concatenate([np.column_stack([s, 0 * s]), np.column_stack([1 + 0 * s, s]),
-                               np.column_stack([1 - s, 1 + 0 * s]), np.column_stack([0 * s, 1 - s])])
-    interior = np.random.default_rng(seed).uniform(0.0, 1.0, size=(n_interior, 2))
+    # one side's points, its end corner belonging to the next side
+    s = np.arange(n_side) / n_side
+    boundary = np.concatenate(
+        [
+            np.column_stack([s, 0 * s]),
+            np.column_stack([1 + 0 * s, s]),
+            np.column_stack([1 - s, 1 + 0 * s]),
+            np.column_stack([0 * s, 1 - s]),
+        ]
+    )
+    interior = np.random.default_rng(seed).uniform(
+        0.0, 1.0, size=(n_interior, 2)
+    )
     points = np.concatenate([boundary, interior])
     return points, Delaunay(points).simplices.astype(np.int32)
 
 
-def check_index_array(name: str, value: object, columns: int, nodes: int | None) -> np.ndarray:
-    """Return ``value`` as an int32 (k, ``columns``) array of node indices in [0, ``nodes``)."""
+def check_index_array(
+    name: str, value: object, columns: int, nodes: int | None
+) -> np.ndarray:
+    """Return ``value`` as an int32 (k, ``columns``) array of node indices in
+    [0, ``nodes``)."""
     array = np.asarray(value)
     if array.ndim != 2 or array.shape[1] != columns:
-        raise ValueError(f"{name} must have shape (k, {columns}); got {array.shape}")
+        raise ValueError(
+            f"{name} must have shape (k, {columns}); got {array.shape}"
+        )
     if array.size and not np.issubdtype(array.dtype, np.integer):
-        raise TypeError(f"{name} must hold integer node indices; got dtype {array.dtype}")
-    if array.size and (array.min() < 0 or (nodes is not None and array.max() >= nodes)):
-        raise ValueError(f"{name} must hold node indices in [0, {nodes}); got values from "
-                         f"{array.min()} to {array.max()}")
+        raise TypeError(
+            f"{name} must hold integer node indices; got dtype {array.dtype}"
+        )
+    if array.size and (
+        array.min() < 0 or (nodes is not None and array.max() >= nodes)
+    ):
+        raise ValueError(
+            f"{name} must hold node indices in [0, {nodes}); got values from "
+            f"{array.min()} to {array.max()}"
+        )
     return array.astype(np.int32)
 
 
 def mesh_edges(triangles: np.ndarray) -> np.ndarray:
-    """The undirected edges of a triangle mesh, each once as a row ``(p, q)`` with ``p < q``,
-    sorted; int32 (k, 2)."""
+    """The undirected edges of a triangle mesh, each once as a row ``(p, q)``
+    with ``p < q``, sorted; int32 (k, 2)."""
     triangles = check_index_array("triangles", triangles, 3, None)
-    pairs = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    pairs = np.concatenate(
+        [triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]]
+    )
     return np.unique(np.sort(pairs, axis=1), axis=0).astype(np.int32)
 
 
 def graph_laplacian(edges: np.ndarray, nodes: int) -> np.ndarray:
-    """The combinatorial graph Laplacian :math:`L = D - A` :math:numref:`eq-graph-laplacian` of the
-    undirected graph with ``edges`` (k, 2) (each edge once), as a dense float64 (nodes, nodes)."""
+    """The combinatorial graph Laplacian :math:`L = D - A`
+    :math:numref:`eq-graph-laplacian` of the undirected graph with ``edges``
+    (k, 2) (each edge once), as a dense float64 (nodes, nodes)."""
     nodes = check_int("nodes", nodes, 1)
     edges = check_index_array("edges", edges, 2, nodes)
     if np.any(edges[:, 0] == edges[:, 1]):
-        raise ValueError("edges must join two different nodes; got a self-loop")
+        raise ValueError(
+            "edges must join two different nodes; got a self-loop"
+        )
     if len(np.unique(np.sort(edges, axis=1), axis=0)) != len(edges):
-        raise ValueError("edges must list each undirected edge once; got a repeated edge")
+        raise ValueError(
+            "edges must list each undirected edge once; got a repeated edge"
+        )
     A = np.zeros((nodes, nodes))
     A[edges[:, 0], edges[:, 1]] = A[edges[:, 1], edges[:, 0]] = 1.0
     return np.diag(A.sum(axis=1)) - A
 
 
-def heat_steps(u0: np.ndarray, L: np.ndarray, tau: float, steps: int) -> np.ndarray:
+def heat_steps(
+    u0: np.ndarray, L: np.ndarray, tau: float, steps: int
+) -> np.ndarray:
     """``steps`` explicit diffusion steps :math:`u^{n+1} = u^n - \\tau L u^n`
-    :math:numref:`eq-graph-heat-step` from ``u0`` (nodes,); returns (steps + 1, nodes) float64."""
+    :math:numref:`eq-graph-heat-step` from ``u0`` (nodes,); returns (steps + 1,
+    nodes) float64."""
     u0, L = np.asarray(u0, dtype=np.float64), np.asarray(L, dtype=np.float64)
     if L.ndim != 2 or L.shape[0] != L.shape[1]:
-        raise ValueError(f"L must be a square (nodes, nodes) matrix; got shape {L.shape}")
+        raise ValueError(
+            f"L must be a square (nodes, nodes) matrix; got shape {L.shape}"
+        )
     if u0.shape != (L.shape[0],):
-        raise ValueError(f"u0 must have shape ({L.shape[0]},) (one value per node); got {u0.shape}")
-    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.floating, np.integer)):
+        raise ValueError(
+            f"u0 must have shape ({L.shape[0]},) (one value per node); got "
+            f"{u0.shape}"
+        )
+    if isinstance(tau, bool) or not isinstance(
+        tau, (int, float, np.floating, np.integer)
+    ):
         raise TypeError(f"tau must be a real number; got {type(tau).__name__}")
     if not tau > 0:
         raise ValueError(f"tau must be positive; got {tau}")
@@ -87,24 +132,34 @@ def heat_steps(u0: np.ndarray, L: np.ndarray, tau: float, steps: int) -> np.ndar
     return np.stack(u)
 
 
-def mesh_graph(edges: np.ndarray, nodes: int,
-               second_type: str = "receiver") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Typed edges for :func:`~sciml_nn.architectures.graphs.graph_conv` on an undirected graph.
+def mesh_graph(
+    edges: np.ndarray, nodes: int, second_type: str = "receiver"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Typed edges for :func:`~sciml_nn.architectures.graphs.graph_conv` on an
+    undirected graph.
 
-    Type 0: :math:`p \\to i` and :math:`i \\to p` for every edge :math:`\\{p, i\\}`. Type 1, with
-    ``second_type="receiver"``: one edge :math:`i \\to i` for every type-0 edge into :math:`i`, so
-    that its kernel sums to :math:`\\deg(i)\\, x_i W_1` as in :math:numref:`eq-graph-heat-conv`;
-    with ``second_type="self"``: a single self-loop :math:`i \\to i` at every node.
+    Type 0: :math:`p \\to i` and :math:`i \\to p` for every edge :math:`\\{p,
+    i\\}`. Type 1, with ``second_type="receiver"``: one edge :math:`i \\to i`
+    for every type-0 edge into :math:`i`, so that its kernel sums to
+    :math:`\\deg(i)\\, x_i W_1` as in :math:numref:`eq-graph-heat-conv`; with
+    ``second_type="self"``: a single self-loop :math:`i \\to i` at every node.
     Returns ``(senders, receivers, edge_type)``, int32, sorted by receiver.
     """
     nodes = check_int("nodes", nodes, 1)
     edges = check_index_array("edges", edges, 2, nodes)
     if second_type not in ("receiver", "self"):
-        raise ValueError(f"second_type must be 'receiver' or 'self'; got {second_type!r}")
+        raise ValueError(
+            f"second_type must be 'receiver' or 'self'; got {second_type!r}"
+        )
     senders, receivers = [edges[:, 0], edges[:, 1]], [edges[:, 1], edges[:, 0]]
     # A receiver edge starts and ends where its type-0 twin ends.
     second = receivers if second_type == "receiver" else [np.arange(nodes)]
     types = np.repeat([0, 1], [2 * len(edges), sum(len(a) for a in second)])
-    senders, receivers = np.concatenate(senders + second), np.concatenate(receivers + second)
+    senders, receivers = (
+        np.concatenate(senders + second),
+        np.concatenate(receivers + second),
+    )
     order = np.lexsort((types, senders, receivers))
-    return tuple(a[order].astype(np.int32) for a in (senders, receivers, types))
+    return tuple(
+        a[order].astype(np.int32) for a in (senders, receivers, types)
+    )

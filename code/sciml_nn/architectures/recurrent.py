@@ -1,10 +1,12 @@
 """Recurrent networks: one set of weights applied at every time step.
 
-The hidden state follows :math:`h_i = \\sigma(x_i W + h_{i-1} U + b)` with :math:`h_0 = 0`, rows
-being samples, which is the convention of ``keras.layers.SimpleRNN`` with ``kernel`` :math:`W`,
-``recurrent_kernel`` :math:`U` and ``bias`` :math:`b` (the book's :math:numref:`eq-rnn`). The
-module also holds what the chapter needs to forecast the Lorenz-63 system with recurrent networks
-(windows, a forecaster, its training and rollout) and to measure gradients through time.
+The hidden state follows :math:`h_i = \\sigma(x_i W + h_{i-1} U + b)` with
+:math:`h_0 = 0`, rows being samples, which is the convention of
+``keras.layers.SimpleRNN`` with ``kernel`` :math:`W`, ``recurrent_kernel``
+:math:`U` and ``bias`` :math:`b` (the book's :math:numref:`eq-rnn`). The module
+also holds what the chapter needs to forecast the Lorenz-63 system with
+recurrent networks (windows, a forecaster, its training and rollout) and to
+measure gradients through time.
 """
 
 from __future__ import annotations
@@ -23,9 +25,15 @@ from sciml_nn.training import make_train_step
 def _as_float_tensor(name: str, value: object, ndim: int) -> tf.Tensor:
     tensor = tf.convert_to_tensor(value)
     if not tensor.dtype.is_floating:
-        raise TypeError(f"{name} must be a floating-point array; got dtype {tensor.dtype.name}")
+        raise TypeError(
+            f"{name} must be a floating-point array; got dtype "
+            f"{tensor.dtype.name}"
+        )
     if tensor.shape.rank != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions; got shape {tuple(tensor.shape)}")
+        raise ValueError(
+            f"{name} must have {ndim} dimensions; got shape "
+            f"{tuple(tensor.shape)}"
+        )
     return tensor
 
 
@@ -36,27 +44,39 @@ def simple_rnn(
     b: np.ndarray | tf.Tensor,
     activation: str = "tanh",
 ) -> tf.Tensor:
-    """Every hidden state :math:`h_i = \\sigma(x_i W + h_{i-1} U + b)`, :math:`h_0 = 0`.
+    """Every hidden state :math:`h_i = \\sigma(x_i W + h_{i-1} U + b)`,
+    :math:`h_0 = 0`.
 
-    ``x`` has shape (batch, time, features), ``W`` (features, units), ``U`` (units, units) and
-    ``b`` (units,); the result has shape (batch, time, units), like
-    ``keras.layers.SimpleRNN(units, return_sequences=True)``. Differentiable with
-    ``tf.GradientTape`` (backpropagation through time).
+    ``x`` has shape (batch, time, features), ``W`` (features, units), ``U``
+    (units, units) and ``b`` (units,); the result has shape (batch, time,
+    units), like ``keras.layers.SimpleRNN(units, return_sequences=True)``.
+    Differentiable with ``tf.GradientTape`` (backpropagation through time).
     """
     x = _as_float_tensor("x", x, 3)
-    W, U, b = (_as_float_tensor(n, v, k) for n, v, k in (("W", W, 2), ("U", U, 2), ("b", b, 1)))
+    W, U, b = (
+        _as_float_tensor(n, v, k)
+        for n, v, k in (("W", W, 2), ("U", U, 2), ("b", b, 1))
+    )
     features, units = W.shape
     if x.shape[2] != features:
-        raise ValueError(f"x has {x.shape[2]} features but W expects {features}: "
-                         f"x {tuple(x.shape)}, W {tuple(W.shape)}")
+        raise ValueError(
+            f"x has {x.shape[2]} features but W expects {features}: "
+            f"x {tuple(x.shape)}, W {tuple(W.shape)}"
+        )
     if tuple(U.shape) != (units, units) or tuple(b.shape) != (units,):
-        raise ValueError(f"U must have shape ({units}, {units}) and b shape ({units},); "
-                         f"got U {tuple(U.shape)}, b {tuple(b.shape)}")
+        raise ValueError(
+            f"U must have shape ({units}, {units}) and b shape ({units},); "
+            f"got U {tuple(U.shape)}, b {tuple(b.shape)}"
+        )
     if len({x.dtype, W.dtype, U.dtype, b.dtype}) > 1:
-        raise TypeError("x, W, U and b must share one dtype; got "
-                        f"{x.dtype.name}, {W.dtype.name}, {U.dtype.name}, {b.dtype.name}")
+        raise TypeError(
+            "x, W, U and b must share one dtype; got "
+            f"{x.dtype.name}, {W.dtype.name}, {U.dtype.name}, {b.dtype.name}"
+        )
     if x.shape[1] is None or x.shape[1] < 1:
-        raise ValueError(f"x needs at least one time step; got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"x needs at least one time step; got shape {tuple(x.shape)}"
+        )
     sigma = sigma_tensorflow(activation)
     h = tf.zeros((tf.shape(x)[0], units), dtype=x.dtype)
     states = []
@@ -67,80 +87,126 @@ def simple_rnn(
 
 
 def lorenz63(u: np.ndarray) -> np.ndarray:
-    """The Lorenz-63 vector field :math:`f(u) = (10(u_2 - u_1),\\ u_1(28 - u_3) - u_2,\\
-    u_1 u_2 - \\tfrac83 u_3)`, rows of ``u`` being states (:math:numref:`eq-lorenz`)."""
+    """The Lorenz-63 vector field :math:`f(u) = (10(u_2 - u_1),\\ u_1(28 - u_3)
+    - u_2,\\ u_1 u_2 - \\tfrac83 u_3)`, rows of ``u`` being states
+    (:math:numref:`eq-lorenz`)."""
     u = np.asarray(u)
     if u.ndim != 2 or u.shape[1] != 3:
         raise ValueError(f"u must have shape (n, 3); got {u.shape}")
     x, y, z = u[:, 0], u[:, 1], u[:, 2]
-    return np.stack([10.0 * (y - x), x * (28.0 - z) - y, x * y - 8.0 / 3.0 * z], axis=1)
+    return np.stack(
+        [10.0 * (y - x), x * (28.0 - z) - y, x * y - 8.0 / 3.0 * z], axis=1
+    )
 
 
-def sliding_windows(series: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs :math:`(u_{n-w+1}, \\dots, u_n)` and targets :math:`u_{n+1}` from a series.
+def sliding_windows(
+    series: np.ndarray, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs :math:`(u_{n-w+1}, \\dots, u_n)` and targets :math:`u_{n+1}` from
+    a series.
 
     ``series`` has shape (n_times, d), or (n_times, n_series, d) as returned by
-    :func:`~sciml_nn.architectures.residual.reference_solution`. Returns windows of shape
-    (N, window, d) and the state right after each, shape (N, d), in time order (series by series).
+    :func:`~sciml_nn.architectures.residual.reference_solution`. Returns
+    windows of shape (N, window, d) and the state right after each, shape (N,
+    d), in time order (series by series).
     """
     series = np.asarray(series)
     if series.ndim == 2:
         series = series[:, None, :]
     if series.ndim != 3:
-        raise ValueError(f"series must have shape (n_times, d) or (n_times, n, d); "
-                         f"got {series.shape}")
+        raise ValueError(
+            f"series must have shape (n_times, d) or (n_times, n, d); "
+            f"got {series.shape}"
+        )
     window = check_int("window", window, 1)
     n_times = series.shape[0]
     if n_times <= window:
-        raise ValueError(f"series needs more than window = {window} times; got {n_times}")
+        raise ValueError(
+            f"series needs more than window = {window} times; got {n_times}"
+        )
     starts = np.arange(n_times - window)
     per_series = np.swapaxes(series, 0, 1)  # (n, n_times, d)
     x = per_series[:, starts[:, None] + np.arange(window)]  # (n, N, window, d)
     y = per_series[:, starts + window]  # (n, N, d)
-    return x.reshape(-1, window, series.shape[2]), y.reshape(-1, series.shape[2])
+    return x.reshape(-1, window, series.shape[2]), y.reshape(
+        -1, series.shape[2]
+    )
 
 
-_LAYERS = {"simple": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+_LAYERS = {
+    "simple": keras.layers.SimpleRNN,
+    "lstm": keras.layers.LSTM,
+    "gru": keras.layers.GRU,
+}
 
 
 class Forecaster(keras.Model):
-    """Next state from a window of past states: :math:`\\hat u_{n+1} = u_n + s \\odot M(h_w)`
-    (:math:numref:`eq-forecaster`), with :math:`h_w` the last hidden state of a recurrent layer
-    (``kind`` "simple" for :math:numref:`eq-rnn`, "lstm" or "gru") run on the scaled window
+    """Next state from a window of past states: :math:`\\hat u_{n+1} = u_n + s
+    \\odot M(h_w)` (:math:numref:`eq-forecaster`), with :math:`h_w` the last
+    hidden state of a recurrent layer (``kind`` "simple" for
+    :math:numref:`eq-rnn`, "lstm" or "gru") run on the scaled window
     :math:`(u_i - m) / s`, and :math:`M` a dense read-out.
     """
 
-    def __init__(self, kind: str, units: int, mean: np.ndarray, scale: np.ndarray,
-                 seed: int = 0, **kwargs) -> None:
+    def __init__(
+        self,
+        kind: str,
+        units: int,
+        mean: np.ndarray,
+        scale: np.ndarray,
+        seed: int = 0,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         if kind not in _LAYERS:
-            raise ValueError(f"kind must be one of {sorted(_LAYERS)}; got {kind!r}")
+            raise ValueError(
+                f"kind must be one of {sorted(_LAYERS)}; got {kind!r}"
+            )
         units, seed = check_int("units", units, 1), check_int("seed", seed)
-        mean, scale = np.asarray(mean, np.float32), np.asarray(scale, np.float32)
+        mean, scale = (
+            np.asarray(mean, np.float32),
+            np.asarray(scale, np.float32),
+        )
         if mean.ndim != 1 or mean.shape != scale.shape or np.any(scale <= 0):
-            raise ValueError(f"mean and scale must be 1-D of one shape with scale > 0; "
-                             f"got {mean.shape} and {scale.shape}")
+            raise ValueError(
+                f"mean and scale must be 1-D of one shape with scale > 0; "
+                f"got {mean.shape} and {scale.shape}"
+            )
         self.kind, self.mean, self.scale = kind, mean, scale
         init = keras.initializers
-        # Unrolled: for short windows a straight graph beats a while loop on CPU.
-        self.rnn = _LAYERS[kind](units, unroll=True, kernel_initializer=init.GlorotUniform(seed),
-                                 recurrent_initializer=init.Orthogonal(seed=seed + 1))
-        self.readout = keras.layers.Dense(len(mean), kernel_initializer=init.Zeros())
+        # Unrolled: for short windows a straight graph beats a while loop on
+        # CPU.
+        self.rnn = _LAYERS[kind](
+            units,
+            unroll=True,
+            kernel_initializer=init.GlorotUniform(seed),
+            recurrent_initializer=init.Orthogonal(seed=seed + 1),
+        )
+        self.readout = keras.layers.Dense(
+            len(mean), kernel_initializer=init.Zeros()
+        )
 
     def call(self, window: tf.Tensor) -> tf.Tensor:
         h = self.rnn((window - self.mean) / self.scale)
         return window[:, -1, :] + self.scale * self.readout(h)
 
 
-def fit_forecaster(model: keras.Model, x: np.ndarray, y: np.ndarray, steps: int = 1000,
-                   learning_rate: float = 1e-2) -> np.ndarray:
-    """Train ``model`` on windows ``x`` (N, w, d) and next states ``y`` (N, d): full-batch Adam
-    with a cosine-decaying step in a ``tf.function``; returns the loss :math:numref:`eq-mse`
-    at every step."""
+def fit_forecaster(
+    model: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    steps: int = 1000,
+    learning_rate: float = 1e-2,
+) -> np.ndarray:
+    """Train ``model`` on windows ``x`` (N, w, d) and next states ``y`` (N, d):
+    full-batch Adam with a cosine-decaying step in a ``tf.function``; returns
+    the loss :math:numref:`eq-mse` at every step."""
     x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
     if x.ndim != 3 or y.shape != (x.shape[0], x.shape[2]):
-        raise ValueError(f"x must have shape (N, w, d) and y shape (N, d); got {x.shape} "
-                         f"and {y.shape}")
+        raise ValueError(
+            f"x must have shape (N, w, d) and y shape (N, d); got {x.shape} "
+            f"and {y.shape}"
+        )
     steps = check_int("steps", steps, 1)
     model(x[:1])  # build the weights before handing them to the step
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
@@ -150,34 +216,42 @@ def fit_forecaster(model: keras.Model, x: np.ndarray, y: np.ndarray, steps: int 
     return np.array([float(step(x, y)) for _ in range(steps)])
 
 
-def rollout(model: Callable[[tf.Tensor], tf.Tensor], history: np.ndarray,
-            steps: int) -> np.ndarray:
+def rollout(
+    model: Callable[[tf.Tensor], tf.Tensor], history: np.ndarray, steps: int
+) -> np.ndarray:
     """Forecast ``steps`` states ahead by feeding predictions back in:
     :math:`\\hat u_{n+k+1} = N(\\hat u_{n+k-w+1}, \\dots, \\hat u_{n+k})`
-    (:math:numref:`eq-rollout`), for a batch of windows ``history`` (batch, w, d) at once.
+    (:math:numref:`eq-rollout`), for a batch of windows ``history`` (batch, w,
+    d) at once.
 
-    ``model`` maps (batch, w, d) to (batch, d) with TensorFlow operations (it is traced once
-    into a graph). Returns the forecasts, shape (batch, steps, d).
+    ``model`` maps (batch, w, d) to (batch, d) with TensorFlow operations (it
+    is traced once into a graph). Returns the forecasts, shape (batch, steps,
+    d).
     """
     history = np.asarray(history, np.float32)
     if history.ndim != 3:
-        raise ValueError(f"history must have shape (batch, w, d); got {history.shape}")
+        raise ValueError(
+            f"history must have shape (batch, w, d); got {history.shape}"
+        )
     steps = check_int("steps", steps, 1)
     one_step = tf.function(model)
     window, forecasts = tf.constant(history), []
     for _ in range(steps):
         u_next = one_step(window)
         if tuple(u_next.shape) != (history.shape[0], history.shape[2]):
-            raise ValueError(f"model must map (batch, w, d) to (batch, d); got "
-                             f"{tuple(u_next.shape)} from {history.shape}")
+            raise ValueError(
+                f"model must map (batch, w, d) to (batch, d); got "
+                f"{tuple(u_next.shape)} from {history.shape}"
+            )
         forecasts.append(u_next)
         window = tf.concat([window[:, 1:], u_next[:, None, :]], axis=1)
     return np.stack([np.asarray(u) for u in forecasts], axis=1)
 
 
 def scaled_orthogonal(n: int, rho: float, seed: int = 0) -> np.ndarray:
-    """:math:`U = \\rho Q` with :math:`Q` a random orthogonal :math:`n \\times n` matrix (QR of a
-    Gaussian matrix), so every singular value of :math:`U^k` is :math:`\\rho^k`."""
+    """:math:`U = \\rho Q` with :math:`Q` a random orthogonal :math:`n \\times
+    n` matrix (QR of a Gaussian matrix), so every singular value of :math:`U^k`
+    is :math:`\\rho^k`."""
     n = check_int("n", n, 1)
     if not np.isfinite(rho) or rho <= 0:
         raise ValueError(f"rho must be a positive number; got {rho}")
@@ -185,16 +259,22 @@ def scaled_orthogonal(n: int, rho: float, seed: int = 0) -> np.ndarray:
     return rho * Q * np.sign(np.diag(R))
 
 
-def state_input_jacobian_norms(x: np.ndarray | tf.Tensor, W: np.ndarray | tf.Tensor,
-                               U: np.ndarray | tf.Tensor, b: np.ndarray | tf.Tensor,
-                               activation: str = "tanh") -> np.ndarray:
-    """:math:`\\|\\partial h_T / \\partial x_t\\|_F` for :math:`t = 1, \\dots, T`, the Jacobians
-    of the last state of :func:`simple_rnn` (:math:numref:`eq-bptt-product`), by
-    ``tf.GradientTape``; root mean square over the batch. Shape (T,)."""
+def state_input_jacobian_norms(
+    x: np.ndarray | tf.Tensor,
+    W: np.ndarray | tf.Tensor,
+    U: np.ndarray | tf.Tensor,
+    b: np.ndarray | tf.Tensor,
+    activation: str = "tanh",
+) -> np.ndarray:
+    """:math:`\\|\\partial h_T / \\partial x_t\\|_F` for :math:`t = 1, \\dots,
+    T`, the Jacobians of the last state of :func:`simple_rnn`
+    (:math:numref:`eq-bptt-product`), by ``tf.GradientTape``; root mean square
+    over the batch. Shape (T,)."""
     x = _as_float_tensor("x", x, 3)
     units = tf.convert_to_tensor(U).shape[-1]
-    # Row k of every Jacobian is the gradient of the k-th component of h_T: stack one copy of
-    # the batch per component, so one backward pass gives all rows.
+    # Row k of every Jacobian is the gradient of the k-th component of h_T:
+    # stack one copy of the batch per component, so one backward pass gives all
+    # rows.
     copies = tf.repeat(x, units, axis=0)
     seeds = tf.tile(tf.eye(units, dtype=x.dtype), (x.shape[0], 1))
     with tf.GradientTape() as tape:
@@ -202,5 +282,7 @@ def state_input_jacobian_norms(x: np.ndarray | tf.Tensor, W: np.ndarray | tf.Ten
         h_T = simple_rnn(copies, W, U, b, activation)[:, -1, :]
         picked = tf.reduce_sum(h_T * seeds)
     rows = tape.gradient(picked, copies)  # (batch * units, T, features)
-    squared = tf.reduce_sum(tf.reshape(rows**2, (x.shape[0], units, x.shape[1], -1)), (1, 3))
+    squared = tf.reduce_sum(
+        tf.reshape(rows**2, (x.shape[0], units, x.shape[1], -1)), (1, 3)
+    )
     return np.sqrt(np.mean(np.asarray(squared), axis=0))
