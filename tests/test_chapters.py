@@ -9,11 +9,11 @@ from __future__ import annotations
 import ast
 import re
 import sys
+import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
-import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(
@@ -124,3 +124,22 @@ def test_package_code_fits_the_text_column():
         if len(line) > COLUMN
     ]
     assert wide == []
+
+
+MARKDOWN_PASTE = re.compile(r"\{glue:md\}`([^`]*)`")
+
+
+def test_markdown_pastes_are_read_as_myst():
+    """``{glue:md}`name``` parses the value as CommonMark, which leaves $math$ and {ref} roles
+    as raw text; ``{glue:md}`name:myst``` parses it as the pages are parsed."""
+    plain = [
+        f"{page.relative_to(ROOT)}: {name}"
+        for page in [*CHAPTERS, ROOT / "book" / "preface.md"]
+        for name in MARKDOWN_PASTE.findall(page.read_text())
+        if not name.endswith(":myst")
+    ]
+    assert plain == []
+    assert MARKDOWN_PASTE.findall("is {glue:md}`verdict:myst` and {glue:md}`x`") == [
+        "verdict:myst",
+        "x",
+    ]

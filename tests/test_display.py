@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from IPython.display import Markdown
 from markdown_it import MarkdownIt
@@ -31,6 +32,18 @@ def test_glue_writes_what_myst_nb_writes(monkeypatch, value, shown):
     assert ours == theirs and len(ours) == 1
 
 
+def test_glue_pastes_numpy_scalars_as_python_numbers(monkeypatch):
+    """myst-nb formats a pasted value with its format spec only if it reads as a number."""
+    from myst_nb.ext import glue as myst_glue
+
+    calls = _recorded_glue(monkeypatch, display, display.glue, "x", np.float32(0.25))
+    reference = _recorded_glue(
+        monkeypatch, myst_glue, myst_glue.glue, "x", 0.25, display=False
+    )
+    assert calls == reference
+    assert calls[0][0][0][display.GLUE_PREFIX + "text/plain"] == "0.25"
+
+
 def test_glue_outside_a_kernel_does_nothing(capsys):
     display.glue("x", 1.0)
     assert capsys.readouterr() == ("", "")
@@ -51,9 +64,9 @@ def _cells(markdown: str) -> list[list[str]]:
 
 
 def test_markdown_table_is_a_table():
-    table = display.markdown_table(["width", "error"], [[64, "1.2e-05"], ["$|x|$", 2]])
+    table = display.markdown_table(["width", "|error|"], [[64, "1.2e-05"], ["$|x|$", 2]])
     assert isinstance(table, Markdown)
-    assert _cells(table.data) == [["width", "error"], ["64", "1.2e-05"], ["$|x|$", "2"]]
+    assert _cells(table.data) == [["width", "|error|"], ["64", "1.2e-05"], ["$|x|$", "2"]]
 
 
 def test_markdown_table_rejects_ragged_rows():

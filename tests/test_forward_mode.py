@@ -235,6 +235,90 @@ def test_hessian_vector_product_equals_hessian_times_v(seed: int) -> None:
     np.testing.assert_allclose(Hv, central, rtol=1e-6, atol=1e-7)
 
 
+def test_flat_mlp_loss_equals_the_loss_of_the_network() -> None:
+    """The flat vector holds W and b in order; the loss matches mlp_tensorflow."""
+    rng = np.random.default_rng(4)
+    params = float64_params([2, 5, 3], seed=4)
+    x, y = rng.normal(size=(6, 2)), rng.normal(size=(6, 3))
+    for reduction, reduce in (("mean", np.mean), ("sum", np.sum)):
+        loss, xi = fm.flat_mlp_loss(params, x, y, "tanh", reduction)
+        flat = np.concatenate([a.ravel() for pair in params for a in pair])
+        np.testing.assert_array_equal(xi.numpy(), flat)
+        expected = reduce((mlp_tensorflow(x, params).numpy() - y) ** 2)
+        np.testing.assert_allclose(float(loss(xi)), expected, **TIGHT)
+    # a change of one entry of xi changes the matching entry of W_2
+    loss, xi = fm.flat_mlp_loss(params, x, y, "relu", "sum")
+    shifted = [(W.copy(), b.copy()) for W, b in params]
+    shifted[1][0][4, 2] += 0.5
+    k = params[0][0].size + params[0][1].size + 4 * 3 + 2
+    xi_shifted = xi.numpy().copy()
+    xi_shifted[k] += 0.5
+    expected = np.sum((mlp_tensorflow(x, shifted, "relu").numpy() - y) ** 2)
+    np.testing.assert_allclose(float(loss(tf.constant(xi_shifted))), expected, **TIGHT)
+
+
+def symmetric_matrix(eigenvalues: list[float], seed: int) -> np.ndarray:
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(len(eigenvalues),) * 2))
+    return Q @ np.diag(eigenvalues) @ Q.T
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_power_iteration_finds_the_dominant_eigenvalue(seed: int) -> None:
+    """Against numpy's eigvalsh: the eigenvalue of largest magnitude, its eigenvector, and a
+    residual that bounds the distance to an eigenvalue (Krylov-Weinstein)."""
+    eigenvalues = [5.0, 2.0, -1.0, 0.5, 3.0, -2.5]
+    A = symmetric_matrix(eigenvalues, seed)
+    matvec = lambda v: tf.linalg.matvec(tf.constant(A), v)
+    v0 = np.random.default_rng(seed + 10).normal(size=6)
+    rho, v, residual = fm.power_iteration(matvec, v0, iterations=60)
+    assert rho == pytest.approx(5.0, rel=1e-12)
+    top = np.linalg.eigh(A)[1][:, -1]
+    assert abs(abs(float(np.dot(v.numpy(), top))) - 1.0) < 1e-10
+    assert residual < 1e-8
+    # few iterations: rho is still off, but within the residual of some eigenvalue
+    rho, v, residual = fm.power_iteration(matvec, v0, iterations=3)
+    assert min(abs(rho - np.array(eigenvalues))) <= residual * (1 + 1e-12)
+    assert np.linalg.norm(A @ v.numpy() - rho * v.numpy()) == pytest.approx(residual, rel=1e-10)
+    # the error of the Rayleigh quotient falls like (3/5)^(2k)
+    errors = [abs(fm.power_iteration(matvec, v0, iterations=k)[0] - 5.0) for k in (10, 20)]
+    assert errors[1] / errors[0] < 10 * (3.0 / 5.0) ** 20
+
+
+def test_shifted_power_iteration_and_largest_eigenvalue() -> None:
+    """With a dominant negative eigenvalue the plain iteration finds it, the shifted one and
+    largest_eigenvalue find lambda_max."""
+    eigenvalues = [-9.0, 4.0, 1.0, -3.0, -5.0]  # shifted by 9: ratio 10/13
+    A = symmetric_matrix(eigenvalues, 7)
+    matvec = lambda v: tf.linalg.matvec(tf.constant(A), v)
+    v0 = np.ones(5)
+    assert fm.power_iteration(matvec, v0, 80)[0] == pytest.approx(-9.0, rel=1e-12)
+    assert fm.power_iteration(matvec, v0, 80, shift=-9.0)[0] == pytest.approx(4.0, rel=1e-10)
+    top, residual = fm.largest_eigenvalue(matvec, v0, 80)
+    assert top == pytest.approx(4.0, rel=1e-10) and residual < 1e-6
+    positive = symmetric_matrix([1.0, 6.0, -2.0], 3)
+    top, _ = fm.largest_eigenvalue(lambda v: tf.linalg.matvec(tf.constant(positive), v),
+                                   np.ones(3), 80)
+    assert top == pytest.approx(6.0, rel=1e-12)
+
+
+def test_power_iteration_on_hessian_vector_products_matches_the_hessian() -> None:
+    rng = np.random.default_rng(5)
+    params = float64_params([1, 6, 1], seed=5)
+    x = rng.uniform(0.0, 1.0, size=(10, 1))
+    loss, xi = fm.flat_mlp_loss(params, x, np.sin(2 * np.pi * x), "tanh", "sum")
+    with tf.GradientTape() as outer:
+        outer.watch(xi)
+        with tf.GradientTape() as inner:
+            inner.watch(xi)
+            y = loss(xi)
+        gradient = inner.gradient(y, xi)
+    H = outer.jacobian(gradient, xi).numpy()
+    top, _ = fm.largest_eigenvalue(
+        lambda v: fm.hessian_vector_product(loss, xi, v), rng.normal(size=xi.shape[0]), 200
+    )
+    assert top == pytest.approx(np.linalg.eigvalsh(H).max(), rel=1e-8)
+
+
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
@@ -260,6 +344,29 @@ def test_hessian_vector_product_equals_hessian_times_v(seed: int) -> None:
         (lambda: fm.jacobian_costs(3, 3, hidden=2.5), TypeError, "hidden must be an int"),
         (lambda: fm.jacobian_costs(3, 3, repeats=0), ValueError, "repeats must be a positive"),
         (lambda: fm.jacobian_costs(3, 3, dtype="int32"), ValueError, "dtype must be"),
+        (lambda: fm.power_iteration("A", np.ones(3)), TypeError, "matvec must be callable"),
+        (lambda: fm.power_iteration(lambda v: v, np.zeros(3)), ValueError, "must not be the zero"),
+        (lambda: fm.power_iteration(lambda v: v, np.ones((2, 2))), ValueError,
+         r"v0 must have shape \(n,\)"),
+        (lambda: fm.power_iteration(lambda v: v, np.arange(3)), TypeError, "v0 must have a float"),
+        (lambda: fm.power_iteration(lambda v: v, np.ones(3), 0), ValueError,
+         "iterations must be a positive int"),
+        (lambda: fm.power_iteration(lambda v: v[:2], np.ones(3)), ValueError,
+         r"matvec must return the shape of v, \(3,\)"),
+        (lambda: fm.largest_eigenvalue(lambda v: v, np.ones(3), 1.5), TypeError,
+         "iterations must be an int"),
+        (lambda: fm.flat_mlp_loss([], np.zeros((2, 1)), np.zeros((2, 1))), ValueError,
+         "at least one"),
+        (lambda: fm.flat_mlp_loss(float64_params([1, 2], 0), np.zeros((2, 1)), np.zeros((2, 1)),
+                                  reduction="max"), ValueError, "reduction must be one of"),
+        (lambda: fm.flat_mlp_loss(float64_params([1, 2], 0), np.zeros((2, 1)), np.zeros((2, 1)),
+                                  activation="cube"), ValueError, "activation"),
+        (lambda: fm.flat_mlp_loss(float64_params([1, 2], 0), np.zeros((2, 1)), np.zeros((3, 2))),
+         ValueError, r"y must have shape \(2, 2\)"),
+        (lambda: fm.flat_mlp_loss(float64_params([1, 2], 0), np.zeros((2, 3)), np.zeros((2, 2))),
+         ValueError, "x"),
+        (lambda: fm.flat_mlp_loss(float64_params([1, 2], 0), np.zeros((2, 1), dtype=int),
+                                  np.zeros((2, 2))), TypeError, "x must have a float dtype"),
     ],
 )
 def test_bad_input_raises_a_clear_error(call, error, match) -> None:

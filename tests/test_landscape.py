@@ -19,6 +19,7 @@ from sciml_nn.landscape import (
     loss_on_segment,
     member,
     random_direction,
+    slice_hessians,
     train_seeds,
     transform_hidden_units,
 )
@@ -206,6 +207,55 @@ def test_grid_rejects_bad_input() -> None:
         loss_grid(model, np.zeros((10, 3)), y, [d1, d2], [0.0], [0.0])
     with pytest.raises(ValueError, match=r"y must have shape \(10, 3\); got \(10, 1\)"):
         loss_grid(model, x, y[:, :1], [d1, d2], [0.0], [0.0])
+
+
+# --- curvature of a slice -----------------------------------------------------------------------
+
+def test_slice_hessians_are_exact_for_a_quadratic() -> None:
+    alphas, betas = np.linspace(-1.0, 1.0, 9), np.linspace(-0.5, 1.0, 7)
+    A, B = np.meshgrid(alphas, betas, indexing="ij")
+    grid = 3.0 * A**2 - 1.5 * A * B + 0.5 * B**2 + A - 2.0 * B + 7.0
+    H = slice_hessians(grid, alphas, betas)
+    assert H.shape == (7, 5, 2, 2)
+    np.testing.assert_allclose(H, np.broadcast_to([[6.0, -1.5], [-1.5, 1.0]], H.shape),
+                               atol=1e-9)
+    # a saddle is convex nowhere, a bowl everywhere
+    saddle = slice_hessians(A**2 - B**2, alphas, betas)
+    assert np.all(np.linalg.eigvalsh(saddle)[..., 0] < 0)
+    assert np.all(np.linalg.eigvalsh(H)[..., 0] > 0)
+
+
+def test_slice_hessians_converge_at_second_order_to_the_analytic_hessian() -> None:
+    def exact(a, b):  # Hessian of phi = sin(a) exp(a b) + cos(b), by hand
+        e = np.exp(a * b)
+        return np.array([
+            [-np.sin(a) * e + 2 * b * np.cos(a) * e + b**2 * np.sin(a) * e,
+             np.cos(a) * a * e + np.sin(a) * e + a * b * np.sin(a) * e],
+            [np.cos(a) * a * e + np.sin(a) * e + a * b * np.sin(a) * e,
+             a**2 * np.sin(a) * e - np.cos(b)],
+        ])
+
+    errors = []
+    for h in (0.1, 0.05, 0.025):
+        alphas, betas = 0.3 + h * np.arange(-1, 2), -0.7 + h * np.arange(-1, 2)
+        A, B = np.meshgrid(alphas, betas, indexing="ij")
+        grid = np.sin(A) * np.exp(A * B) + np.cos(B)
+        errors.append(np.max(np.abs(slice_hessians(grid, alphas, betas)[0, 0]
+                                    - exact(0.3, -0.7))))
+    assert errors[0] / errors[1] == pytest.approx(4.0, rel=0.05)
+    assert errors[1] / errors[2] == pytest.approx(4.0, rel=0.05)
+
+
+def test_slice_hessians_reject_bad_input() -> None:
+    axis = np.linspace(0.0, 1.0, 5)
+    with pytest.raises(ValueError, match="alphas must be 1-D with at least 3 points"):
+        slice_hessians(np.zeros((2, 5)), [0.0, 1.0], axis)
+    with pytest.raises(ValueError, match="betas must be increasing and equally spaced"):
+        slice_hessians(np.zeros((5, 3)), axis, [0.0, 0.1, 0.3])
+    with pytest.raises(ValueError, match="alphas must be increasing and equally spaced"):
+        slice_hessians(np.zeros((5, 5)), axis[::-1], axis)
+    with pytest.raises(ValueError, match=r"grid must have shape \(5, 5\); got \(5, 4\)"):
+        slice_hessians(np.zeros((5, 4)), axis, axis)
 
 
 # --- many seeds ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sciml_nn.precision import (
     PrecisionMLP,
     check_precision,
     fit_xtx_precision,
+    format_limits,
     keras_precision_mlp,
     policy_dtypes,
     relative_rounding_error,
@@ -34,6 +35,27 @@ NUMPY_TYPES = {
 def test_unit_roundoff_is_half_the_machine_epsilon(dtype):
     eps = float(ml_dtypes.finfo(NUMPY_TYPES[dtype]).eps)
     assert unit_roundoff(dtype) == eps / 2
+
+
+@pytest.mark.parametrize("dtype", list(NUMPY_TYPES))
+def test_format_limits_match_numpy_and_ml_dtypes(dtype):
+    """Found from the format's values, checked against the libraries' tables."""
+    info = ml_dtypes.finfo(NUMPY_TYPES[dtype])
+    limits = format_limits(dtype)
+    assert limits["significand_bits"] == info.nmant + 1
+    assert 2.0 ** -limits["significand_bits"] == unit_roundoff(dtype)
+    assert limits["epsilon"] == float(info.eps)
+    assert limits["largest"] == float(info.max)
+    assert limits["smallest_normal"] == float(info.smallest_normal)
+    assert limits["smallest_subnormal"] == float(info.smallest_subnormal)
+
+
+def test_float16_limits_are_the_ieee_half_precision_ones():
+    limits = format_limits("float16")
+    assert (limits["largest"], limits["smallest_normal"], limits["smallest_subnormal"]) == (
+        65504.0, 2.0**-14, 2.0**-24)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        format_limits("float8")
 
 
 @pytest.mark.parametrize("dtype", list(NUMPY_TYPES))

@@ -126,6 +126,12 @@ def test_proximal_l1_reaches_the_lasso_solution_with_exact_zeros() -> None:
     assert n_zeros == 4  # |w_true| <= 0.5 for four of the eight entries
     model = keras_mlp([8, 1], seed=0)
     lr = 0.05
+    # The proximal gradient method converges for a step lr <= 1/L, with L the Lipschitz
+    # constant of the gradient of J (Beck and Teboulle 2009): here the largest eigenvalue of
+    # J's Hessian in (kernel, bias), 2 Z^T Z / n.
+    Z = np.column_stack([X, np.ones(len(X))]).astype(np.float64)
+    L = 2 * np.linalg.eigvalsh(Z.T @ Z / len(X))[-1]
+    assert L == pytest.approx(2.0) and lr <= 1 / L
     train_regularized(model, X, y, keras.optimizers.SGD(lr), 400, "l1", lam, proximal=True)
     W = kernels(model)[0].numpy()[:, 0]
     np.testing.assert_allclose(W, lasso, atol=1e-5)

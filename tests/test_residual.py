@@ -12,6 +12,7 @@ from sciml_nn.architectures.residual import (
     fit_flow_map,
     layer_gradient_norms,
     pendulum,
+    pendulum_jacobian_field,
     reference_solution,
 )
 
@@ -65,6 +66,33 @@ def test_layer_gradient_norms_match_finite_differences():
         assert norms[1] == pytest.approx(expected, rel=1e-6)
 
 
+def test_pendulum_jacobian_field_is_the_derivative_along_f():
+    # f'(u) f(u) is the derivative of f in the direction f(u): a central
+    # difference of the vector field itself.
+    u = np.random.default_rng(5).uniform(-2, 2, size=(6, 2))
+    f = np.asarray(pendulum(u))
+    eps = 1e-6
+    central = (np.asarray(pendulum(u + eps * f)) - np.asarray(pendulum(u - eps * f))) / (2 * eps)
+    np.testing.assert_allclose(pendulum_jacobian_field(u), central, atol=1e-8)
+
+
+def test_flow_increment_is_the_inverse_modified_field_to_second_order():
+    # (phi_h(u) - u) / h = f + h/2 f'f + O(h^2), phi_h the exact flow (from the
+    # reference solver): the remainder falls fourfold when h halves.
+    u = np.array([[1.0, 0.0], [2.0, 0.5], [-1.5, 1.0]])
+    f, ff = np.asarray(pendulum(u)), pendulum_jacobian_field(u)
+    remainders = []
+    for h in (0.2, 0.1, 0.05):
+        increment = (reference_solution(pendulum, u, np.array([0.0, h]))[-1] - u) / h
+        remainders.append(np.abs(increment - f - h / 2 * ff).max())
+    ratios = np.array(remainders[:-1]) / np.array(remainders[1:])
+    np.testing.assert_allclose(ratios, 4.0, rtol=0.1)
+    # Backward error analysis: Euler's own modified field f - h/2 f'f is not it.
+    h = 0.05
+    increment = (reference_solution(pendulum, u, np.array([0.0, h]))[-1] - u) / h
+    assert np.abs(increment - f + h / 2 * ff).max() > 100 * remainders[-1]
+
+
 def test_fit_flow_map_learns_the_step():
     rng = np.random.default_rng(0)
     u0 = np.column_stack([rng.uniform(-1, 1, 50), rng.uniform(-1, 1, 50)])
@@ -76,6 +104,8 @@ def test_fit_flow_map_learns_the_step():
 
 
 def test_bad_arguments():
+    with pytest.raises(ValueError, match=r"u must have shape \(n, 2\); got \(3,\)"):
+        pendulum_jacobian_field(np.zeros(3))
     with pytest.raises(ValueError, match="T must be a positive number; got -1"):
         EulerResNet(pendulum, -1.0, 4)
     with pytest.raises(ValueError, match="L must be a positive int; got 0"):

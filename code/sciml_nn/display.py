@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 from IPython import get_ipython
 from IPython.core.formatters import format_display_data
 from IPython.display import Markdown
@@ -31,6 +32,10 @@ def glue(name: str, value: object, display: bool = False) -> None:
         raise TypeError(f"name must be a non-empty string; got {name!r}")
     if get_ipython() is None:
         return
+    if isinstance(value, np.generic):
+        # A NumPy scalar's repr is "np.float64(...)", which a format spec such
+        # as {glue:text}`name:.2e` cannot format: paste the Python number.
+        value = value.item()
     bundle, metadata = format_display_data(value)
     prefix = "" if display else GLUE_PREFIX
     metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
@@ -47,7 +52,7 @@ def markdown_table(
 
     Each entry is written with ``str``: format numbers before passing them.
     """
-    header = [str(name) for name in header]
+    header = [str(name).replace("|", r"\|") for name in header]
     if not header:
         raise ValueError("header must name at least one column")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

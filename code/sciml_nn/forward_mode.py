@@ -8,7 +8,8 @@ primal and, beside it, its tangent by the chain rule
 :math:numref:`eq-tangent-propagation`, so a function evaluated on ``Dual(x,
 v)`` returns the Jacobian-vector product :math:numref:`eq-jvp` along with its
 value. The TensorFlow functions below build full Jacobians from JVPs or VJPs
-and Hessian-vector products from forward over reverse.
+and Hessian-vector products from forward over reverse, and the power iteration
+turns Hessian-vector products into the largest eigenvalue of a Hessian.
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from sciml_nn.checks import check_int
-from sciml_nn.networks import Params, check_activation, init_mlp
+from sciml_nn.checks import check_choice, check_int
+from sciml_nn.networks import (
+    Params,
+    check_activation,
+    init_mlp,
+    mlp_tensorflow,
+)
 from sciml_nn.timing import time_callable
 
 
@@ -325,6 +331,118 @@ def hessian_vector_product(
             )
         gradient = tape.gradient(y, x)
     return accumulator.jvp(gradient)
+
+
+def flat_mlp_loss(
+    params: Params,
+    x: Any,
+    y: Any,
+    activation: str = "tanh",
+    reduction: str = "mean",
+) -> tuple[Callable[[tf.Tensor], tf.Tensor], tf.Tensor]:
+    """The squared error of the network :math:numref:`eq-mlp` as a function
+    of one flat parameter vector :math:`\\xi`.
+
+    Returns ``(loss, xi)``: ``xi`` holds the entries of every ``W`` and ``b``
+    of ``params``, in order, as one float64 vector, and ``loss(xi)`` is the
+    ``"mean"`` (:math:numref:`eq-mse`) or the ``"sum"`` over all entries of
+    :math:`(N(x) - y)^2` for the network with those parameters, in
+    TensorFlow, so that its Hessian is an :math:`n \\times n` matrix.
+    """
+    check_choice("reduction", reduction, ("mean", "sum"))
+    check_activation(activation)
+    if not isinstance(params, (list, tuple)) or not params:
+        raise ValueError("params must hold at least one (W, b) pair")
+    arrays = [np.asarray(a, dtype=np.float64) for pair in params for a in pair]
+    shapes = [a.shape for a in arrays]
+    x = tf.constant(_float_array("x", x), dtype=tf.float64)
+    y = tf.constant(_float_array("y", y), dtype=tf.float64)
+    if y.shape != (x.shape[0], shapes[-1][0]):
+        raise ValueError(
+            f"y must have shape ({x.shape[0]}, {shapes[-1][0]}); "
+            f"got {tuple(y.shape)}"
+        )
+    pairs = list(zip(arrays[::2], arrays[1::2]))
+    mlp_tensorflow(x, pairs, activation)  # checks x against the shapes
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    reduce = tf.reduce_mean if reduction == "mean" else tf.reduce_sum
+
+    def loss(xi: tf.Tensor) -> tf.Tensor:
+        pieces = tf.split(xi, sizes)
+        tensors = [tf.reshape(a, s) for a, s in zip(pieces, shapes)]
+        layers = list(zip(tensors[::2], tensors[1::2]))
+        return reduce((mlp_tensorflow(x, layers, activation) - y) ** 2)
+
+    return loss, tf.constant(np.concatenate([a.ravel() for a in arrays]))
+
+
+def power_iteration(
+    matvec: Callable[[tf.Tensor], tf.Tensor],
+    v0: Any,
+    iterations: int = 50,
+    shift: float = 0.0,
+) -> tuple[float, tf.Tensor, float]:
+    """The eigenvalue of largest magnitude of a symmetric matrix :math:`A`
+    that is known only through ``matvec``, :math:`v \\mapsto A v`.
+
+    Repeats :math:`v \\leftarrow (A - \\sigma I) v / \\|(A - \\sigma I)
+    v\\|` from ``v0`` with the shift :math:`\\sigma` = ``shift``, using
+    ``iterations`` products :math:`A v` in all. Returns the Rayleigh quotient
+    :math:`\\rho = v^T A v` of the last unit vector :math:`v`, that vector,
+    and the residual :math:`\\|A v - \\rho v\\|`: for a symmetric
+    :math:`A`, some eigenvalue lies within the residual of :math:`\\rho`.
+    The iteration converges to the eigenvalue of :math:`A` farthest from
+    :math:`\\sigma` if it is unique and ``v0`` is not orthogonal to its
+    eigenvector; the error of :math:`\\rho` falls like :math:`|\\mu_2 /
+    \\mu_1|^{2k}`, with :math:`\\mu_1, \\mu_2` the two eigenvalues of
+    :math:`A - \\sigma I` of largest magnitude.
+    """
+    if not callable(matvec):
+        raise TypeError(
+            f"matvec must be callable; got {type(matvec).__name__}"
+        )
+    iterations = check_int("iterations", iterations, 1)
+    v = _check_vector("v0", v0)
+    norm = tf.norm(v)
+    if float(norm) == 0.0:
+        raise ValueError("v0 must not be the zero vector")
+    v = v / norm
+    for k in range(iterations):
+        Av = tf.convert_to_tensor(matvec(v))
+        if Av.shape != v.shape:
+            raise ValueError(
+                f"matvec must return the shape of v, {tuple(v.shape)}; "
+                f"got {tuple(Av.shape)}"
+            )
+        rho = tf.reduce_sum(v * Av)
+        if k < iterations - 1:
+            w = Av - shift * v
+            norm = tf.norm(w)
+            if float(norm) == 0.0:  # v is an eigenvector for the shift
+                break
+            v = w / norm
+    return float(rho), v, float(tf.norm(Av - rho * v))
+
+
+def largest_eigenvalue(
+    matvec: Callable[[tf.Tensor], tf.Tensor],
+    v0: Any,
+    iterations: int = 50,
+) -> tuple[float, float]:
+    """The largest eigenvalue :math:`\\lambda_{\\max}` of a symmetric
+    :math:`A` by :func:`power_iteration`, and the residual bound of its error.
+
+    The power iteration finds the eigenvalue of largest magnitude,
+    :math:`\\mu`. If :math:`\\mu \\ge 0` it is :math:`\\lambda_{\\max}`;
+    otherwise a second run with the shift :math:`\\sigma = \\mu` converges
+    to the eigenvalue farthest from :math:`\\mu`, which is
+    :math:`\\lambda_{\\max}`. Each run uses ``iterations`` products.
+    """
+    mu, _, residual = power_iteration(matvec, v0, iterations)
+    if mu >= 0:
+        return mu, residual
+    top, _, residual = power_iteration(matvec, v0, iterations, shift=mu)
+    return top, residual
 
 
 def mlp_map(

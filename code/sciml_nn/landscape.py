@@ -253,6 +253,51 @@ def loss_grid(
     return grid
 
 
+def slice_hessians(
+    grid: np.ndarray, alphas: Sequence[float], betas: Sequence[float]
+) -> np.ndarray:
+    """Central-difference Hessians of a slice :math:numref:`eq-loss-slice` at
+    the interior points of its grid, shape ``(len(alphas) - 2, len(betas) -
+    2, 2, 2)``.
+
+    With spacings :math:`h_\\alpha`, :math:`h_\\beta` of the (uniform) grid,
+    :math:`\\partial_{\\alpha\\alpha} \\phi \\approx (\\phi_{i+1,j} - 2
+    \\phi_{i,j} + \\phi_{i-1,j}) / h_\\alpha^2`, likewise in :math:`\\beta`,
+    and :math:`\\partial_{\\alpha\\beta} \\phi \\approx (\\phi_{i+1,j+1} -
+    \\phi_{i+1,j-1} - \\phi_{i-1,j+1} + \\phi_{i-1,j-1}) / (4 h_\\alpha
+    h_\\beta)`: exact for quadratics, error :math:`O(h^2)` for smooth
+    :math:`\\phi`. A convex, twice differentiable :math:`\\phi` has positive
+    semidefinite Hessians everywhere; a negative eigenvalue of a difference
+    Hessian, larger than its :math:`O(h^2)` error, shows that :math:`\\phi` is
+    not convex there.
+    """
+    grid = np.asarray(grid, dtype=np.float64)
+    steps = []
+    for name, axis in (("alphas", alphas), ("betas", betas)):
+        axis = np.asarray(axis, dtype=np.float64)
+        if axis.ndim != 1 or axis.size < 3:
+            raise ValueError(f"{name} must be 1-D with at least 3 points")
+        h = np.diff(axis)
+        if not (h[0] > 0 and np.allclose(h, h[0], rtol=1e-5, atol=0)):
+            raise ValueError(f"{name} must be increasing and equally spaced")
+        steps.append(h[0])
+    if grid.shape != (len(alphas), len(betas)):
+        raise ValueError(
+            f"grid must have shape ({len(alphas)}, {len(betas)}); got "
+            f"{grid.shape}"
+        )
+    h_a, h_b = steps
+    centre = grid[1:-1, 1:-1]
+    d_aa = (grid[2:, 1:-1] - 2 * centre + grid[:-2, 1:-1]) / h_a**2
+    d_bb = (grid[1:-1, 2:] - 2 * centre + grid[1:-1, :-2]) / h_b**2
+    d_ab = (grid[2:, 2:] - grid[2:, :-2] - grid[:-2, 2:] + grid[:-2, :-2]) / (
+        4 * h_a * h_b
+    )
+    return np.stack(
+        [np.stack([d_aa, d_ab], -1), np.stack([d_ab, d_bb], -1)], -2
+    )
+
+
 def init_ensemble(layer_sizes: Sequence[int], seeds: Sequence[int]) -> Params:
     """Stack the weights :func:`~sciml_nn.networks.init_mlp` draws for each
     seed.

@@ -103,7 +103,8 @@ class CosineDecay:
 class PiecewiseConstantDecay:
     """Step decay: :math:`\\eta_k` = ``values[i]`` for ``boundaries[i-1]``
     :math:`< k \\le` ``boundaries[i]`` (eq. :math:numref:`eq-step-decay`), as
-    Keras' schedule of the same name."""
+    Keras' schedule of the same name. Like the other schedules it takes a
+    step or a tensor of steps."""
 
     def __init__(self, boundaries: Sequence[int], values: Sequence[float]):
         boundaries, values = list(boundaries), list(values)
@@ -123,9 +124,8 @@ class PiecewiseConstantDecay:
 
     def __call__(self, step: tf.Tensor | int) -> tf.Tensor:
         boundaries = tf.constant(self.boundaries, tf.int64)
-        interval = tf.reduce_sum(
-            tf.cast(tf.cast(step, tf.int64) > boundaries, tf.int32)
-        )
+        passed = tf.cast(step, tf.int64)[..., None] > boundaries
+        interval = tf.reduce_sum(tf.cast(passed, tf.int32), axis=-1)
         return tf.gather(tf.constant(self.values, tf.float32), interval)
 
 

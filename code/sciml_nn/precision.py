@@ -64,6 +64,42 @@ def unit_roundoff(dtype: str) -> float:
     return UNIT_ROUNDOFF[dtype]
 
 
+def format_limits(dtype: str) -> dict[str, float]:
+    """The numbers that describe the format ``dtype`` (``"float64"``,
+    ``"float32"``, ``"bfloat16"`` or ``"float16"``), found from its values:
+
+    ``significand_bits`` :math:`p`, the smallest :math:`k` for which
+    :math:`1 + 2^{-k}` rounds to 1 (a tie, rounded to the even neighbour);
+    ``epsilon``, the gap between 1 and the next number; ``largest``, the
+    largest finite value; ``smallest_normal`` and ``smallest_subnormal``, the
+    smallest positive normal and subnormal values, read from their bit
+    patterns. NumPy computes (bfloat16 through TensorFlow's NumPy type).
+    """
+    unit_roundoff(dtype)
+    kind = tf.as_dtype(dtype).as_numpy_dtype
+    size = np.dtype(kind).itemsize
+    unsigned = {2: np.uint16, 4: np.uint32, 8: np.uint64}[size]
+
+    def value(bits: int) -> float:
+        return float(np.array(bits, unsigned).view(kind).astype(np.float64))
+
+    one = np.array(1.0, kind)
+    p = next(
+        k for k in range(1, 8 * size) if one + np.array(2.0**-k, kind) == one
+    )
+    exponent_bits = 8 * size - p  # sign, exponent, p - 1 stored bits
+    one_bits = int(one.view(unsigned))
+    return {
+        "significand_bits": p,
+        "epsilon": value(one_bits + 1) - 1.0,
+        "largest": value(
+            ((2**exponent_bits - 2) << (p - 1)) | (2 ** (p - 1) - 1)
+        ),
+        "smallest_normal": value(1 << (p - 1)),
+        "smallest_subnormal": value(1),
+    }
+
+
 def relative_rounding_error(x: np.ndarray, dtype: str) -> np.ndarray:
     """:math:`|\\mathrm{fl}(x) - x| / |x|` for rounding float64 values ``x``
     (nonzero) to ``dtype``; eq. :math:numref:`eq-rounding` bounds it by

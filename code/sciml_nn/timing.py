@@ -7,13 +7,16 @@ prints comes with :func:`device_description`. The code uses ``keras`` and
 ``keras.ops`` only, compiling with TensorFlow or JAX depending on Keras'
 backend, and imports TensorFlow only when that backend is ``tensorflow``. Tests
 check counts and consistency, never how fast anything is. ``python -m
-sciml_nn.timing --out FILE.json`` runs the sweep and writes its figures.
+sciml_nn.timing --out FILE.json`` runs the sweep and writes its figures; a
+file committed as ``code/sciml_nn/sweeps/timing-<device>.json`` ships with the
+package (package data) and :func:`committed_sweeps` reads it back.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.resources
 import itertools
 import json
 import os
@@ -21,6 +24,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -31,6 +35,9 @@ from sciml_nn.checks import check_choice, check_int
 
 MODES = ("eager", "graph", "xla")
 DTYPES = ("float16", "bfloat16", "float32", "float64")
+#: The package's folder of committed sweeps, ``code/sciml_nn/sweeps`` in the
+#: repository; its ``timing-*.json`` files are package data.
+SWEEPS = "sweeps"
 
 
 def _backend() -> str:
@@ -143,6 +150,56 @@ def device_description() -> str:
     return f"CPU: {cpu_name()}, {cores} core{'s' if cores != 1 else ''}"
 
 
+def _bytes_of(size: str) -> int:
+    """``"48K"``, ``"2048K"``, ``"300M"`` or ``"1G"`` (as Linux writes cache
+    sizes) in bytes."""
+    size = size.strip()
+    factor = {"K": 2**10, "M": 2**20, "G": 2**30}.get(size[-1:].upper(), 1)
+    digits = size[:-1] if factor > 1 else size
+    if not digits.isdigit():
+        raise ValueError(f"size must look like 48K, 300M or 512; got {size!r}")
+    return int(digits) * factor
+
+
+def largest_cache_bytes() -> int | None:
+    """The size of the CPU's largest cache (usually the last level) in bytes,
+    from Linux's ``/sys/devices/system/cpu/cpu0/cache``; ``None`` where that
+    is not available."""
+    folder = Path("/sys/devices/system/cpu/cpu0/cache")
+    try:
+        sizes = [
+            _bytes_of((index / "size").read_text())
+            for index in folder.glob("index*")
+            if (index / "size").exists()
+        ]
+    except (OSError, ValueError):
+        return None
+    return max(sizes) if sizes else None
+
+
+def tf32_matmuls() -> bool | None:
+    """Whether TensorFlow runs float32 matrix products in TensorFloat-32 on
+    the first GPU (inputs rounded to 11 significand bits, as in float16): it
+    does by default on NVIDIA GPUs of compute capability 8.0 (Ampere) and
+    later.
+
+    ``False`` without a GPU; ``None`` under Keras' JAX backend, which this
+    does not check."""
+    if _backend() == "jax":
+        return None
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return False
+    details = tf.config.experimental.get_device_details(gpus[0])
+    capability = details.get("compute_capability") or (0, 0)
+    return bool(
+        tuple(capability) >= (8, 0)
+        and tf.config.experimental.tensor_float_32_execution_enabled()
+    )
+
+
 def _check_widths(widths: Sequence[int]) -> list[int]:
     widths = list(widths)
     if len(widths) < 2:
@@ -172,8 +229,9 @@ def dense_step_bytes(
     :math:numref:`eq-step-bytes`.
 
     Each weight entry moves 4 times (read forward, read backward, gradient
-    written, weight updated), each activation 3 times (written forward, read
-    twice backward); biases are left out.
+    written, weight rewritten by the update), each activation 3 times (written
+    forward, read twice backward); the update's reads, the forward pass's read
+    of each activation, the biases and whatever a cache serves are left out.
     """
     widths, batch = _check_widths(widths), check_int("batch", batch, 1)
     size = (
@@ -235,8 +293,9 @@ def matmul_peak(
 
 
 def memory_bandwidth(megabytes: int | None = None, repeats: int = 5) -> float:
-    """Bytes per second of a large scaled copy ``y = 2x``: it reads and writes
-    ``x`` once each."""
+    """Bytes per second of a scaled copy ``y = 2x`` of ``megabytes`` MiB (64
+    on a CPU, 1024 on a GPU): it reads ``x`` and writes ``y`` once each, into
+    a new array, as the framework's own elementwise operations do."""
     if megabytes is None:
         megabytes = 1024 if gpu_present() else 64
     n = check_int("megabytes", megabytes, 1) * 2**20 // 4
@@ -355,7 +414,7 @@ def environment() -> dict[str, str]:
         backend: module.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+        "date": datetime.datetime.now(datetime.UTC).isoformat(
             timespec="seconds"
         ),
     }
@@ -363,7 +422,8 @@ def environment() -> dict[str, str]:
 
 def run_sweep(quick: bool | None = None) -> dict[str, Any]:
     """The roofline (peak FLOP/s, bandwidth) and step throughput over width,
-    batch and mode."""
+    batch and mode; ``"tf32"`` records whether float32 products ran in
+    TensorFloat-32 (:func:`tf32_matmuls`)."""
     quick = not gpu_present() if quick is None else quick
     widths_list = (32, 128, 512) if quick else (32, 128, 512, 2048, 8192)
     batches = (64, 512) if quick else (64, 512, 4096)
@@ -385,6 +445,7 @@ def run_sweep(quick: bool | None = None) -> dict[str, Any]:
     return {
         **environment(),
         "matmul_peak": peaks,
+        "tf32": tf32_matmuls(),
         "memory_bandwidth": memory_bandwidth(),
         "steps": steps,
     }
@@ -401,12 +462,7 @@ SWEEP_KEYS = (
 )
 
 
-def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
-    """Read the JSON that ``python -m sciml_nn.timing --out`` wrote, checking
-    its label and figures are there (a sweep without its device is no figure at
-    all)."""
-    with open(path, encoding="utf-8") as file:
-        figures = json.load(file)
+def _checked_sweep(figures: Any, name: str) -> dict[str, Any]:
     missing = (
         [k for k in SWEEP_KEYS if k not in figures]
         if isinstance(figures, dict)
@@ -414,10 +470,60 @@ def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
     )
     if missing:
         raise ValueError(
-            f"{path} lacks {list(missing)}: expected the JSON of python -m "
+            f"{name} lacks {list(missing)}: expected the JSON of python -m "
             "sciml_nn.timing --out"
         )
     return figures
+
+
+def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
+    """Read the JSON that ``python -m sciml_nn.timing --out`` wrote, checking
+    its label and figures are there (a sweep without its device is no figure at
+    all)."""
+    with open(path, encoding="utf-8") as file:
+        return _checked_sweep(json.load(file), str(path))
+
+
+def committed_sweeps(
+    folder: str | os.PathLike | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The sweeps shipped with the package: ``(file name, figures)`` for every
+    ``timing-*.json`` in ``folder``, sorted by name, each checked as
+    :func:`load_sweep` checks it.
+
+    ``folder`` defaults to the package's own ``sweeps`` folder (package data,
+    ``code/sciml_nn/sweeps`` in the repository), read with
+    ``importlib.resources`` so that it works wherever the package is
+    installed. An empty or missing folder gives ``[]``.
+    """
+    if folder is None:
+        where = importlib.resources.files("sciml_nn") / SWEEPS
+    elif isinstance(folder, (str, os.PathLike)):
+        where = Path(folder)
+    else:
+        raise TypeError(
+            f"folder must be a path or None; got {type(folder).__name__}"
+        )
+    if not where.is_dir():
+        return []
+    files = sorted(
+        (
+            entry
+            for entry in where.iterdir()
+            if entry.name.startswith("timing-")
+            and entry.name.endswith(".json")
+        ),
+        key=lambda entry: entry.name,
+    )
+    return [
+        (
+            entry.name,
+            _checked_sweep(
+                json.loads(entry.read_text(encoding="utf-8")), entry.name
+            ),
+        )
+        for entry in files
+    ]
 
 
 def sweep_table(figures: dict[str, Any], dtype: str = "float32") -> str:
@@ -449,10 +555,16 @@ def sweep_table(figures: dict[str, Any], dtype: str = "float32") -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        description="Time dense training steps against the roofline."
+        description="Time dense training steps against the roofline.",
+        epilog="Commit the file as code/sciml_nn/sweeps/timing-<device>.json "
+        "(package data): the chapter 'Where the time goes' shows every "
+        "sweep found there.",
     )
     parser.add_argument(
-        "--out", required=True, help="JSON file to write the figures to"
+        "--out",
+        required=True,
+        help="JSON file to write the figures to, e.g. "
+        "code/sciml_nn/sweeps/timing-<device>.json",
     )
     parser.add_argument(
         "--quick", action="store_true", help="small sweep sized for a CPU"

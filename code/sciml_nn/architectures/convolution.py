@@ -261,7 +261,8 @@ def convnet_surrogate(
     by bilinear upsampling, each level joined with the matching encoder output
     (a U-Net) so that the receptive field spans the whole grid, as the Green's
     function of :math:numref:`eq-poisson` does. Without an ``activation`` the
-    network is linear, like the solution operator it learns."""
+    network is affine (linear but for the constant its biases add), like the
+    linear solution operator it learns."""
     size, width = check_int("size", size, 8), check_int("width", width, 1)
     if size % 8:
         raise ValueError(

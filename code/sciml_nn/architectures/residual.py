@@ -29,6 +29,22 @@ def pendulum(u: tf.Tensor) -> tf.Tensor:
     return ops.stack([u[:, 1], -ops.sin(u[:, 0])], axis=1)
 
 
+def pendulum_jacobian_field(u: np.ndarray) -> np.ndarray:
+    """:math:`f'(u)\\, f(u) = (-\\sin\\theta, -\\omega\\cos\\theta)` for the
+    pendulum's vector field :func:`pendulum`, :math:`f'` being its Jacobian.
+
+    It is the second term of the Taylor expansion of the exact flow,
+    :math:`u(t + \\Delta t) = u + \\Delta t\\, f + \\tfrac{\\Delta t^2}{2} f' f
+    + O(\\Delta t^3)`. Rows of ``u`` are states :math:`(\\theta, \\omega)`;
+    returns float64 (n, 2).
+    """
+    u = np.asarray(u, dtype=np.float64)
+    if u.ndim != 2 or u.shape[1] != 2:
+        raise ValueError(f"u must have shape (n, 2); got {u.shape}")
+    theta, omega = u[:, 0], u[:, 1]
+    return np.column_stack([-np.sin(theta), -omega * np.cos(theta)])
+
+
 class EulerResNet(keras.Model):
     """:math:`L` residual blocks :math:`x_{k+1} = x_k + \\Delta t\\, f(x_k)`,
     :math:`\\Delta t = T/L` (:math:numref:`eq-resnet-euler`), every block
