@@ -29,4 +29,3 @@ def finite_difference_gradient(
         step[i] = h
         grad[i] = (f(x + step) - f(x - step)) / (2 * h)
     return grad
-

@@ -124,12 +124,14 @@ def test_downloaded_notebooks_install_the_package_first(notebooks):
         first = nb["cells"][0]
         source = "".join(first["source"])
         assert first["cell_type"] == "code", path
-        assert f'git+{url}"' in source and "find_spec(\"sciml_nn\") is None" in source, path
+        assert f'git+{url}"' in source and 'find_spec("sciml_nn") is None' in source, path
         assert "remove-cell" in first["metadata"].get("tags", []), path
 
 
 def test_colab_buttons_open_the_executed_notebooks(html_pages):
-    url = _repository_url().replace("https://github.com/", "https://colab.research.google.com/github/")
+    url = _repository_url().replace(
+        "https://github.com/", "https://colab.research.google.com/github/"
+    )
     chapter = SITE / "book" / "exercise" / "fit-xtx.html"
     assert f"{url}/blob/notebooks/book/exercise/fit-xtx.ipynb" in html_pages[chapter]
     assert "_sources/book/exercise/fit-xtx.ipynb" in html_pages[chapter]
@@ -143,7 +145,9 @@ def test_no_thebe_scripts(html_pages):
 
 EXECUTED = ROOT / "_build" / "jupyter_execute"  # myst-nb writes each page's glued values here
 # A glue role ({glue:text}`name:.2f`) or directive (```{glue:figure} name) that pastes a value.
-GLUE_REFERENCE = re.compile(r"\{glue(?::\w*)?\}`([^`:<>]+)|^\s*```+\{glue(?::\w*)?\}\s+(\S+)", re.MULTILINE)
+GLUE_REFERENCE = re.compile(
+    r"\{glue(?::\w*)?\}`([^`:<>]+)|^\s*```+\{glue(?::\w*)?\}\s+(\S+)", re.MULTILINE
+)
 
 
 def shown_glue_names(page: str) -> set[str]:

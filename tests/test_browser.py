@@ -112,9 +112,11 @@ def _load(browser, site_url, page_path, viewport):
     page = context.new_page()
     page.route(
         "**/*",
-        lambda route: route.continue_()
-        if urlparse(route.request.url).hostname == "127.0.0.1"
-        else route.abort(),
+        lambda route: (
+            route.continue_()
+            if urlparse(route.request.url).hostname == "127.0.0.1"
+            else route.abort()
+        ),
     )
     page.goto(urljoin(site_url, page_path), wait_until="load")
     if page.locator(".math").count() > 0:
@@ -206,7 +208,9 @@ def test_math_is_rendered(visits, page_path):
 
 
 def test_chapters_have_math(visits):
-    assert all(visits[page]["mathjax_nodes"] > 0 for page in NOTEBOOK_CHAPTERS if "report" not in page)
+    assert all(
+        visits[page]["mathjax_nodes"] > 0 for page in NOTEBOOK_CHAPTERS if "report" not in page
+    )
 
 
 @pytest.mark.parametrize("page_path", PAGES)

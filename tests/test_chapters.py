@@ -52,7 +52,9 @@ def _normalise(distribution: str) -> str:
 def declared_distributions() -> set[str]:
     """The package's runtime dependencies as pyproject.toml declares them."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {_normalise(re.split(r"[\s<>=!~;\[]", d, maxsplit=1)[0]) for d in project["dependencies"]}
+    return {
+        _normalise(re.split(r"[\s<>=!~;\[]", d, maxsplit=1)[0]) for d in project["dependencies"]
+    }
 
 
 def undeclared_imports(modules: set[str], declared: set[str]) -> set[str]:

@@ -104,7 +104,11 @@ def test_built_notebook_runs_with_only_the_package(package_only_kernel, chapter,
         timeout=300,
         resources={"metadata": {"path": str(tmp_path)}},  # an empty folder, not the book's
     )
-    client.execute(env=env)  # raises CellExecutionError on the first failing cell
+    try:
+        client.execute(env=env)  # raises CellExecutionError on the first failing cell
+    finally:
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=True)  # a kernel we started is ours to stop
     outputs = [o for cell in notebook.cells for o in cell.get("outputs", [])]
     assert any("image/png" in o.get("data", {}) for o in outputs), "no figure was drawn"
     stderr = [o["text"] for o in outputs if o.get("name") == "stderr"]

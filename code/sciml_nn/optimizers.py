@@ -1,132 +1,34 @@
 """Gradient descent, momentum, Nesterov, learning-rate decay, Adam and AdamW,
 written from scratch.
 
+Code of the chapter *Optimizers*
+(``book/optimization/optimizers.md``).
+
 Each optimizer takes the argument names, defaults and update formulas of
 ``keras.optimizers``, so it drops into a custom training loop:
 ``apply_gradients(zip(gradients, variables))`` updates the ``tf.Variable`` s in
 place, creates its per-variable state (the *slots*) on first use and counts the
 steps in ``iterations``, in eager code or inside ``tf.function``. The learning
-rate is a float, a schedule of this module, or any callable of the step
-:math:`k` (``iterations``).
+rate is a float, a schedule of :mod:`sciml_nn.optimizers_schedules`, or any
+callable of the step :math:`k` (``iterations``).
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from sciml_nn.checks import check_int
-
-
-def _check_float(
-    name: str,
-    value: object,
-    low: float,
-    high: float = np.inf,
-    *,
-    low_open: bool = False,
-    high_open: bool = True,
-) -> float:
-    if isinstance(value, bool) or not isinstance(
-        value, (int, float, np.floating, np.integer)
-    ):
-        raise TypeError(f"{name} must be a float; got {type(value).__name__}")
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if not np.isfinite(value) or too_low or too_high:
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        interval = f"{left}{low}, {high}{right}"
-        raise ValueError(f"{name} must lie in {interval}; got {value}")
-    return float(value)
-
-
-class ExponentialDecay:
-    """:math:`\\eta_k = \\eta_0 \\, r^{k / K}`, or :math:`r^{\\lfloor k / K
-    \\rfloor}` with ``staircase`` (eq. :math:numref:`eq-exponential-decay`), as
-    Keras' schedule of the same name."""
-
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        decay_steps: int,
-        decay_rate: float,
-        staircase: bool = False,
-    ):
-        self.initial_learning_rate = _check_float(
-            "initial_learning_rate", initial_learning_rate, 0
-        )
-        self.decay_steps = check_int("decay_steps", decay_steps, 1)
-        self.decay_rate = _check_float(
-            "decay_rate", decay_rate, 0, low_open=True
-        )
-        self.staircase = bool(staircase)
-
-    def __call__(self, step: tf.Tensor | int) -> tf.Tensor:
-        p = tf.cast(step, tf.float32) / float(self.decay_steps)
-        if self.staircase:
-            p = tf.floor(p)
-        return self.initial_learning_rate * tf.pow(
-            tf.constant(self.decay_rate, tf.float32), p
-        )
-
-
-class CosineDecay:
-    """:math:`\\eta_k = \\eta_0 \\big((1 - \\alpha) \\tfrac12 (1 + \\cos(\\pi
-    \\min(k, K) / K)) + \\alpha\\big)` (eq. :math:numref:`eq-cosine-decay`),
-    Keras' schedule without warm-up."""
-
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        decay_steps: int,
-        alpha: float = 0.0,
-    ):
-        self.initial_learning_rate = _check_float(
-            "initial_learning_rate", initial_learning_rate, 0
-        )
-        self.decay_steps = check_int("decay_steps", decay_steps, 1)
-        self.alpha = _check_float("alpha", alpha, 0, 1, high_open=False)
-
-    def __call__(self, step: tf.Tensor | int) -> tf.Tensor:
-        K = float(self.decay_steps)
-        k = tf.minimum(tf.cast(step, tf.float32), K)
-        cosine = 0.5 * (1.0 + tf.cos(tf.constant(np.pi, tf.float32) * (k / K)))
-        return self.initial_learning_rate * (
-            (1 - self.alpha) * cosine + self.alpha
-        )
-
-
-class PiecewiseConstantDecay:
-    """Step decay: :math:`\\eta_k` = ``values[i]`` for ``boundaries[i-1]``
-    :math:`< k \\le` ``boundaries[i]`` (eq. :math:numref:`eq-step-decay`), as
-    Keras' schedule of the same name. Like the other schedules it takes a
-    step or a tensor of steps."""
-
-    def __init__(self, boundaries: Sequence[int], values: Sequence[float]):
-        boundaries, values = list(boundaries), list(values)
-        if len(values) != len(boundaries) + 1:
-            raise ValueError(
-                "values must have one more entry than boundaries; got "
-                f"{len(boundaries)} boundaries and {len(values)} values"
-            )
-        if any(b >= c for b, c in itertools.pairwise(boundaries)):
-            raise ValueError(
-                f"boundaries must increase strictly; got {boundaries}"
-            )
-        self.boundaries = [
-            check_int("boundaries[i]", b, 0) for b in boundaries
-        ]
-        self.values = [_check_float("values[i]", v, 0) for v in values]
-
-    def __call__(self, step: tf.Tensor | int) -> tf.Tensor:
-        boundaries = tf.constant(self.boundaries, tf.int64)
-        passed = tf.cast(step, tf.int64)[..., None] > boundaries
-        interval = tf.reduce_sum(tf.cast(passed, tf.int32), axis=-1)
-        return tf.gather(tf.constant(self.values, tf.float32), interval)
+from sciml_nn.core.checks import (
+    check_array,
+    check_float,
+    check_int,
+    check_same_shape,
+)
+from sciml_nn.core.training import flat_variables
 
 
 class Optimizer:
@@ -137,9 +39,9 @@ class Optimizer:
 
     def __init__(
         self, learning_rate: float | Callable[[tf.Tensor], tf.Tensor]
-    ):
+    ) -> None:
         if not callable(learning_rate):
-            learning_rate = _check_float("learning_rate", learning_rate, 0)
+            learning_rate = check_float("learning_rate", learning_rate, 0)
         self.learning_rate = learning_rate
         self.iterations = tf.Variable(
             0, dtype=tf.int64, trainable=False, name="iterations"
@@ -172,20 +74,7 @@ class Optimizer:
     ) -> tf.Variable:
         """Update every variable ``w`` with its gradient ``g``, then count the
         step."""
-        pairs = list(grads_and_vars)
-        for g, w in pairs:
-            if not isinstance(w, tf.Variable):
-                raise TypeError(
-                    "variables must be tf.Variable objects; got "
-                    f"{type(w).__name__}"
-                )
-            if g is None:
-                raise ValueError(f"the gradient of variable {w.name} is None")
-            if not tf.TensorShape(g.shape).is_compatible_with(w.shape):
-                raise ValueError(
-                    f"the gradient of variable {w.name} has shape {g.shape}; "
-                    f"the variable has shape {w.shape}"
-                )
+        pairs = check_grads_and_vars(grads_and_vars)
         eta = self.current_learning_rate()
         for g, w in pairs:
             # A float becomes the variable's dtype directly; a schedule's
@@ -195,16 +84,34 @@ class Optimizer:
                 if isinstance(eta, float)
                 else tf.cast(eta, w.dtype)
             )
-            self.update_step(
-                tf.cast(tf.convert_to_tensor(g), w.dtype), w, eta_w
-            )
+            self.update_step(tf.cast(g, w.dtype), w, eta_w)
         self.iterations.assign_add(1)
         return self.iterations
 
     def update_step(
         self, g: tf.Tensor, w: tf.Variable, eta: tf.Tensor
     ) -> None:
+        """The update of one variable ``w`` with its gradient ``g`` and the
+        learning rate ``eta``; each optimizer defines its own."""
         raise NotImplementedError
+
+
+def check_grads_and_vars(
+    grads_and_vars: Iterable[tuple[tf.Tensor, tf.Variable]],
+) -> list[tuple[tf.Tensor, tf.Variable]]:
+    """Return the ``(gradient, variable)`` pairs as a list, each variable a
+    ``tf.Variable`` (a ``keras.Variable`` is unwrapped) and each gradient a
+    tensor of its variable's shape."""
+    pairs = list(grads_and_vars)
+    variables = flat_variables([w for _, w in pairs])
+    checked = []
+    for (g, _), w in zip(pairs, variables):
+        if g is None:
+            raise ValueError(f"the gradient of variable {w.name} is None")
+        g = tf.convert_to_tensor(g)
+        check_same_shape(f"the gradient of {w.name}", g, w.name, w)
+        checked.append((g, w))
+    return checked
 
 
 class SGD(Optimizer):
@@ -217,9 +124,9 @@ class SGD(Optimizer):
         learning_rate: float | Callable[[tf.Tensor], tf.Tensor] = 0.01,
         momentum: float = 0.0,
         nesterov: bool = False,
-    ):
+    ) -> None:
         super().__init__(learning_rate)
-        self.momentum = _check_float("momentum", momentum, 0, 1)
+        self.momentum = check_float("momentum", momentum, 0, 1, high_open=True)
         self.nesterov = bool(nesterov)
 
     def update_step(
@@ -248,11 +155,11 @@ class Adam(Optimizer):
         beta_1: float = 0.9,
         beta_2: float = 0.999,
         epsilon: float = 1e-7,
-    ):
+    ) -> None:
         super().__init__(learning_rate)
-        self.beta_1 = _check_float("beta_1", beta_1, 0, 1)
-        self.beta_2 = _check_float("beta_2", beta_2, 0, 1)
-        self.epsilon = _check_float("epsilon", epsilon, 0, low_open=True)
+        self.beta_1 = check_float("beta_1", beta_1, 0, 1, high_open=True)
+        self.beta_2 = check_float("beta_2", beta_2, 0, 1, high_open=True)
+        self.epsilon = check_float("epsilon", epsilon, 0, low_open=True)
 
     def update_step(
         self, g: tf.Tensor, w: tf.Variable, eta: tf.Tensor
@@ -279,9 +186,9 @@ class AdamW(Adam):
         beta_1: float = 0.9,
         beta_2: float = 0.999,
         epsilon: float = 1e-7,
-    ):
+    ) -> None:
         super().__init__(learning_rate, beta_1, beta_2, epsilon)
-        self.weight_decay = _check_float("weight_decay", weight_decay, 0)
+        self.weight_decay = check_float("weight_decay", weight_decay, 0)
 
     def update_step(
         self, g: tf.Tensor, w: tf.Variable, eta: tf.Tensor
@@ -337,12 +244,7 @@ def optimizer_path(
     ``f`` from ``x0``, in float64, as an array of shape ``(steps + 1, d)``; the
     loop runs in one compiled graph."""
     steps = check_int("steps", steps, 1)
-    x0 = np.asarray(x0, dtype=np.float64)
-    if x0.ndim != 1:
-        raise ValueError(
-            f"x0 must be a vector of shape (d,); got shape {x0.shape}"
-        )
-    x = tf.Variable(x0)
+    x = tf.Variable(check_array("x0", x0, shape=(None,)))
 
     def run() -> tf.Tensor:
         path = tf.TensorArray(tf.float64, size=steps + 1).write(
@@ -359,3 +261,38 @@ def optimizer_path(
     # trace; a fresh partial per path is its own function, so many paths in a
     # row are not taken for retracing.
     return tf.function(functools.partial(run))().numpy()
+
+
+def full_batch_history(
+    step: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+    x: tf.Tensor,
+    y: tf.Tensor,
+    steps: int,
+    record_every: int = 1,
+    evaluate: Callable[[], float] | None = None,
+) -> dict[str, list[float]]:
+    """Call ``step(x, y)``, a training step that returns its loss, ``steps``
+    times on the full batch ``(x, y)``.
+
+    Every ``record_every`` steps, and after the last, records the step count
+    (``"step"``), the loss that step returned (``"loss"``), the seconds spent
+    in steps so far (``"seconds"``; the first step, which compiles, not
+    counted) and, with ``evaluate``, what it returns (``"error"``, not timed).
+    """
+    steps = check_int("steps", steps, 1)
+    record_every = check_int("record_every", record_every, 1)
+    history: dict[str, list[float]] = {"step": [], "loss": [], "seconds": []}
+    if evaluate is not None:
+        history["error"] = []
+    seconds = 0.0
+    for k in range(1, steps + 1):
+        start = time.perf_counter()
+        loss = float(step(x, y))
+        seconds += time.perf_counter() - start if k > 1 else 0.0
+        if k % record_every == 0 or k == steps:
+            history["step"].append(k)
+            history["loss"].append(loss)
+            history["seconds"].append(seconds)
+            if evaluate is not None:
+                history["error"].append(evaluate())
+    return history

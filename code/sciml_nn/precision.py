@@ -2,6 +2,9 @@
 trained network, the error floor of the xᵀx exercise trained in each precision,
 and the time of a training step.
 
+Code of the chapter *Precision*
+(``book/performance/precision.md``).
+
 Precisions are named like Keras' dtype policies: ``"float64"``, ``"float32"``,
 ``"mixed_bfloat16"`` and ``"mixed_float16"``. The mixed policies keep the
 variables in float32 and compute in the 16-bit type (Micikevicius et al.,
@@ -17,18 +20,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sciml_nn.checks import check_choice, check_int
-from sciml_nn.data import make_dataset, squared_norm
-from sciml_nn.exercise import make_levenberg_marquardt_step
-from sciml_nn.networks import (
-    check_activation,
-    check_layer_sizes,
-    init_mlp,
-    sigma_tensorflow,
-)
-from sciml_nn.timing import dense_step_flops, time_callable
+from sciml_nn.core.checks import check_array, check_choice, check_int
+from sciml_nn.core.device import time_callable
+from sciml_nn.core.mlp import check_layer_sizes, keras_mlp, mlp_tensorflow
+from sciml_nn.fit_xtx import LowLevelMLP, exercise_setup, fit_xtx_lowlevel
+from sciml_nn.where_the_time_goes_roofline import step_rate
 
 PRECISIONS = ("float64", "float32", "mixed_bfloat16", "mixed_float16")
+
+
 #: :math:`u = 2^{-p}` for a format with :math:`p` significand bits (the
 #: hidden bit included).
 UNIT_ROUNDOFF = {
@@ -37,6 +37,10 @@ UNIT_ROUNDOFF = {
     "bfloat16": 2.0**-8,
     "float16": 2.0**-11,
 }
+
+
+#: The floating-point formats of the chapter.
+FORMATS = tuple(UNIT_ROUNDOFF)
 
 
 def check_precision(precision: object) -> str:
@@ -55,13 +59,7 @@ def policy_dtypes(precision: str) -> tuple[str, str]:
 def unit_roundoff(dtype: str) -> float:
     """Unit roundoff :math:`u` of :math:numref:`eq-rounding` for ``"float64"``,
     ``"float32"``, ``"bfloat16"`` or ``"float16"``."""
-    if not isinstance(dtype, str):
-        raise TypeError(f"dtype must be a str; got {type(dtype).__name__}")
-    if dtype not in UNIT_ROUNDOFF:
-        raise ValueError(
-            f"dtype must be one of {tuple(UNIT_ROUNDOFF)}; got {dtype!r}"
-        )
-    return UNIT_ROUNDOFF[dtype]
+    return UNIT_ROUNDOFF[check_choice("dtype", dtype, FORMATS)]
 
 
 def format_limits(dtype: str) -> dict[str, float]:
@@ -75,8 +73,7 @@ def format_limits(dtype: str) -> dict[str, float]:
     smallest positive normal and subnormal values, read from their bit
     patterns. NumPy computes (bfloat16 through TensorFlow's NumPy type).
     """
-    unit_roundoff(dtype)
-    kind = tf.as_dtype(dtype).as_numpy_dtype
+    kind = tf.as_dtype(check_choice("dtype", dtype, FORMATS)).as_numpy_dtype
     size = np.dtype(kind).itemsize
     unsigned = {2: np.uint16, 4: np.uint32, 8: np.uint64}[size]
 
@@ -100,22 +97,30 @@ def format_limits(dtype: str) -> dict[str, float]:
     }
 
 
+def round_to(x: np.ndarray, dtype: str) -> np.ndarray:
+    """:math:`\\mathrm{fl}(x)` of :math:numref:`eq-rounding`: the values ``x``
+    rounded to the format ``dtype``, returned as float64 (which holds them
+    exactly)."""
+    rounded = tf.cast(
+        tf.convert_to_tensor(x), check_choice("dtype", dtype, FORMATS)
+    )
+    return tf.cast(rounded, tf.float64).numpy()
+
+
 def relative_rounding_error(x: np.ndarray, dtype: str) -> np.ndarray:
     """:math:`|\\mathrm{fl}(x) - x| / |x|` for rounding float64 values ``x``
     (nonzero) to ``dtype``; eq. :math:numref:`eq-rounding` bounds it by
     :math:`u`."""
-    unit_roundoff(dtype)
-    x = np.asarray(x, dtype=np.float64)
-    if np.any(x == 0) or not np.all(np.isfinite(x)):
-        raise ValueError("x must be finite and nonzero")
-    rounded = tf.cast(tf.cast(tf.constant(x), dtype), tf.float64).numpy()
-    return np.abs(rounded - x) / np.abs(x)
+    x = check_array("x", x, shape=None)
+    if np.any(x == 0):
+        raise ValueError("x must be nonzero; got a zero entry")
+    return np.abs(round_to(x, dtype) - x) / np.abs(x)
 
 
-class PrecisionMLP(tf.Module):
+class PrecisionMLP(LowLevelMLP):
     """The exercise's network :math:numref:`eq-mlp` (inputs mapped from [0, 1]
-    to [-1, 1]) with variables in the policy's variable dtype and arithmetic in
-    its compute dtype."""
+    to [-1, 1]) with variables in the policy's variable dtype ``dtype`` and
+    arithmetic in its ``compute_dtype``."""
 
     def __init__(
         self,
@@ -123,41 +128,24 @@ class PrecisionMLP(tf.Module):
         precision: str = "float32",
         activation: str = "tanh",
         seed: int = 0,
-    ):
-        super().__init__(name="precision_mlp")
-        self.compute_dtype, self.variable_dtype = policy_dtypes(precision)
-        self.activation = check_activation(activation)
-        self.params = [
-            (
-                tf.Variable(W.astype(self.variable_dtype)),
-                tf.Variable(b.astype(self.variable_dtype)),
-            )
-            for W, b in init_mlp(check_layer_sizes(layer_sizes), seed)
-        ]
-        self.xi = [v for pair in self.params for v in pair]
+    ) -> None:
+        compute_dtype, variable_dtype = policy_dtypes(precision)
+        super().__init__(layer_sizes, activation, seed, variable_dtype)
+        self.compute_dtype = compute_dtype
 
     def forward(self, x: tf.Tensor, dtype: str | None = None) -> tf.Tensor:
         """:math:`N(2x - 1, \\xi)` with weights and arithmetic rounded to
         ``dtype`` (default: the compute dtype); the output comes back in the
         variable dtype."""
-        dtype = self.compute_dtype if dtype is None else dtype
-        unit_roundoff(dtype)
-        sigma = sigma_tensorflow(self.activation)
-        h = 2.0 * tf.cast(x, dtype) - 1.0
-        *hidden, (W_out, b_out) = [
-            (tf.cast(W, dtype), tf.cast(b, dtype)) for W, b in self.params
-        ]
-        for W, b in hidden:
-            h = sigma(tf.matmul(h, W) + b)
-        return tf.cast(tf.matmul(h, W_out) + b_out, self.variable_dtype)
+        dtype = check_choice("dtype", dtype or self.compute_dtype, FORMATS)
+        xi = [(tf.cast(W, dtype), tf.cast(b, dtype)) for W, b in self.xi]
+        y = mlp_tensorflow(2.0 * tf.cast(x, dtype) - 1.0, xi, self.activation)
+        return tf.cast(y, self.dtype)
 
-    def __call__(self, x, dtype: str | None = None) -> np.ndarray:
-        """Evaluate on an array of shape ``(n, 2)``; returns float64 values of
-        shape ``(n, 1)``."""
-        x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != 2:
-            raise ValueError(f"x must have shape (n, 2); got {x.shape}")
-        x = tf.constant(x.astype(self.variable_dtype))
+    def __call__(self, x: np.ndarray, dtype: str | None = None) -> np.ndarray:
+        """Evaluate on an array of shape ``(n, 2)``, in ``dtype`` (default: the
+        compute dtype); returns float64 values of shape ``(n, 1)``."""
+        x = tf.constant(check_array("x", x, (None, 2), self.dtype))
         return self.forward(x, dtype).numpy().astype(np.float64)
 
 
@@ -179,47 +167,20 @@ def fit_xtx_precision(
     """
     check_precision(precision)
     steps = check_int("steps", steps, 1)
-    layer_sizes = (
-        [2]
-        + [check_int("width", width, 1)] * check_int("depth", depth, 1)
-        + [1]
-    )
-    keras.utils.set_random_seed(check_int("seed", seed))
-    x, y = make_dataset(
-        squared_norm, check_int("n_train", n_train, 1), 2, seed
-    )
+    layer_sizes, x, y = exercise_setup(width, depth, n_train, seed)
     model = PrecisionMLP(layer_sizes, precision, seed=seed)
-    step = make_levenberg_marquardt_step(model.forward, model.xi)
-    x, y = (
-        tf.constant(x, model.variable_dtype),
-        tf.constant(y, model.variable_dtype),
-    )
-    for _ in range(steps):
-        step(x, y)
-    return model
+    return fit_xtx_lowlevel(model, x, y, "levenberg-marquardt", steps)
 
 
 def keras_precision_mlp(
-    widths: Sequence[int], precision: str, seed: int = 0
+    layer_sizes: Sequence[int], precision: str, seed: int = 0
 ) -> keras.Model:
-    """A tanh MLP of ``Dense`` layers under the Keras dtype policy
-    ``precision``, compiled with Adam and the mean squared error; a
+    """The tanh MLP :func:`~sciml_nn.core.mlp.keras_mlp` under the Keras dtype
+    policy ``precision``, compiled with Adam and the mean squared error; a
     mixed_float16 model gets a ``LossScaleOptimizer``."""
-    sizes = check_layer_sizes(widths)
-    check_precision(precision)
-    layers: list = [keras.Input(shape=(sizes[0],))]
-    for k, n_out in enumerate(sizes[1:], start=1):
-        last = k == len(sizes) - 1
-        layers.append(
-            keras.layers.Dense(
-                n_out,
-                activation=None if last else "tanh",
-                dtype=precision,
-                kernel_initializer=keras.initializers.GlorotUniform(
-                    seed=seed + k
-                ),
-            )
-        )
+    precision = check_precision(precision)
+    network = keras_mlp(layer_sizes, "tanh", seed, dtype=precision)
+    layers = [keras.Input(shape=network.input_shape[1:]), network]
     # The output in float32 (float64): a 16-bit loss would round away small
     # residuals.
     layers.append(
@@ -238,7 +199,7 @@ def keras_precision_mlp(
 
 
 def time_keras_step(
-    widths: Sequence[int],
+    layer_sizes: Sequence[int],
     batch: int,
     precision: str,
     repeats: int = 10,
@@ -246,24 +207,17 @@ def time_keras_step(
 ) -> dict[str, float]:
     """Median seconds of one ``train_on_batch`` step (warm-up excluded) of
     :func:`keras_precision_mlp` on a random batch, from
-    :func:`~sciml_nn.timing.time_callable`, with the step's matrix-product
+    :func:`~sciml_nn.core.device.time_callable`, with the step's matrix-product
     FLOPs :math:numref:`eq-step-flops` and their rate, as
-    :func:`~sciml_nn.timing.time_training_step` reports them."""
-    sizes = check_layer_sizes(widths)
+    :func:`~sciml_nn.where_the_time_goes.time_training_step` reports them."""
+    layer_sizes = check_layer_sizes(layer_sizes)
     batch = check_int("batch", batch, 1)
-    model = keras_precision_mlp(sizes, precision, seed)
+    model = keras_precision_mlp(layer_sizes, precision, seed)
     rng = np.random.default_rng(seed)
     dtype = policy_dtypes(precision)[1]
-    x = rng.uniform(-1, 1, (batch, sizes[0])).astype(dtype)
-    y = rng.uniform(-1, 1, (batch, sizes[-1])).astype(dtype)
+    x = rng.uniform(-1, 1, (batch, layer_sizes[0])).astype(dtype)
+    y = rng.uniform(-1, 1, (batch, layer_sizes[-1])).astype(dtype)
     seconds = time_callable(
         lambda: model.train_on_batch(x, y), repeats=repeats, warmup=2
     )["median"]
-    flops = dense_step_flops(sizes, batch)
-    return {
-        "seconds_per_step": seconds,
-        "precision": precision,
-        "batch": batch,
-        "flops": flops,
-        "flops_per_second": flops / seconds,
-    }
+    return {**step_rate(layer_sizes, batch, seconds), "precision": precision}

@@ -1,7 +1,11 @@
 """Regularization: weight decay (L2), the lasso (L1) with its proximal step,
-dropout.
+and a training loop with early stopping.
 
-This is the code of the chapter *Regularization*. The penalties act on the
+Code of the chapter *Regularization*
+(``book/optimization/regularization.md``); dropout is in its second module,
+:mod:`sciml_nn.regularization_dropout`.
+
+The penalties act on the
 kernels :math:`W_k` of the ``Dense`` layers only, never on the biases
 :math:`b_k`, exactly as Keras' ``kernel_regularizer`` does; training minimises
 :math:`J(\\xi) + \\lambda R(W)` with the mean squared error
@@ -11,33 +15,35 @@ kernels :math:`W_k` of the ``Dense`` layers only, never on the biases
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from sciml_nn.checks import check_int
-from sciml_nn.networks import keras_mlp
+from sciml_nn.core.checks import check_choice, check_float, check_int
+from sciml_nn.core.metrics import early_stopping
+from sciml_nn.core.mlp import dense_layers
+from sciml_nn.core.training import check_xy, mean_squared_error
 
 
-def _check_nonnegative(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
+def check_float_tensor(name: str, value: object) -> tf.Tensor:
+    """Return ``value`` (an array, tensor or variable) as a tensor if its dtype
+    is a floating-point one."""
+    tensor = tf.convert_to_tensor(value)
+    if not tensor.dtype.is_floating:
         raise TypeError(
-            f"{name} must be a real number; got {type(value).__name__}"
+            f"{name} must be a floating-point array; got dtype "
+            f"{tensor.dtype.name}"
         )
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; got {value}")
-    return float(value)
+    return tensor
 
 
-def _float_tensors(
+def check_weights(
     weights: Sequence[np.ndarray | tf.Tensor],
 ) -> list[tf.Tensor]:
+    """Return a non-empty list of floating-point arrays ``weights`` (the
+    kernels :math:`W_k`) as tensors."""
     if isinstance(
         weights, (np.ndarray, tf.Tensor, tf.Variable)
     ) or not isinstance(weights, Sequence):
@@ -48,14 +54,24 @@ def _float_tensors(
         raise ValueError(
             "weights must hold at least one array; got an empty list"
         )
-    tensors = [tf.convert_to_tensor(W) for W in weights]
-    for k, W in enumerate(tensors):
-        if not W.dtype.is_floating:
-            raise TypeError(
-                f"weights[{k}] must be a floating-point array; got dtype "
-                f"{W.dtype.name}"
-            )
-    return tensors
+    return [
+        check_float_tensor(f"weights[{k}]", W) for k, W in enumerate(weights)
+    ]
+
+
+def kernel_penalty(
+    weights: Sequence[np.ndarray | tf.Tensor],
+    lam: float,
+    elementwise: Callable[[tf.Tensor], tf.Tensor],
+) -> tf.Tensor:
+    """The penalty :math:`\\lambda R(W) = \\lambda \\sum_k \\sum_{ij}
+    \\phi((W_k)_{ij})` of :math:numref:`eq-regularized-loss`, with the
+    function :math:`\\phi` = ``elementwise`` applied entry by entry to the
+    kernels :math:`W_k` in ``weights``."""
+    lam = check_float("lam", lam, 0)
+    return lam * tf.add_n(
+        [tf.reduce_sum(elementwise(W)) for W in check_weights(weights)]
+    )
 
 
 def l2_penalty(
@@ -67,10 +83,7 @@ def l2_penalty(
     ``weights`` is the list of kernels :math:`W_k`; the result equals the sum
     over the kernels of ``keras.regularizers.L2(lam)``.
     """
-    lam = _check_nonnegative("lam", lam)
-    return lam * tf.add_n(
-        [tf.reduce_sum(tf.square(W)) for W in _float_tensors(weights)]
-    )
+    return kernel_penalty(weights, lam, tf.square)
 
 
 def l1_penalty(
@@ -82,10 +95,7 @@ def l1_penalty(
     ``weights`` is the list of kernels :math:`W_k`; the result equals the sum
     over the kernels of ``keras.regularizers.L1(lam)``.
     """
-    lam = _check_nonnegative("lam", lam)
-    return lam * tf.add_n(
-        [tf.reduce_sum(tf.abs(W)) for W in _float_tensors(weights)]
-    )
+    return kernel_penalty(weights, lam, tf.abs)
 
 
 def soft_threshold(
@@ -99,99 +109,18 @@ def soft_threshold(
     :math:`\\tfrac12 (u - w)^2 + t|u|`. Entries with :math:`|w| \\le t` become
     exactly zero. NumPy in, NumPy out; TensorFlow in, TensorFlow out.
     """
-    t = _check_nonnegative("threshold", threshold)
-    if isinstance(w, (tf.Tensor, tf.Variable)):
-        if not w.dtype.is_floating:
-            raise TypeError(
-                f"w must be a floating-point tensor; got dtype {w.dtype.name}"
-            )
-        return tf.sign(w) * tf.maximum(tf.abs(w) - tf.cast(t, w.dtype), 0)
-    w = np.asarray(w)
-    if not np.issubdtype(w.dtype, np.floating):
-        raise TypeError(
-            f"w must be a floating-point array; got dtype {w.dtype}"
-        )
-    return np.sign(w) * np.maximum(np.abs(w) - w.dtype.type(t), 0)
-
-
-@keras.saving.register_keras_serializable(package="sciml_nn")
-class Dropout(keras.layers.Layer):
-    """Inverted dropout :math:numref:`eq-dropout`, written from scratch.
-
-    In training each entry is kept with probability :math:`1 - p` (:math:`p` =
-    ``rate``) and scaled by :math:`1/(1-p)`, so its expected value is
-    unchanged; at inference the layer is the identity. Same behaviour as
-    ``keras.layers.Dropout``.
-    """
-
-    def __init__(
-        self, rate: float, seed: int | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        rate = _check_nonnegative("rate", rate)
-        if rate >= 1:
-            raise ValueError(f"rate must be in [0, 1); got {rate}")
-        self.rate = rate
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(
-        self, inputs: tf.Tensor, training: bool | None = None
-    ) -> tf.Tensor:
-        if not training or self.rate == 0:
-            return inputs
-        keep = 1.0 - self.rate
-        u = keras.random.uniform(
-            keras.ops.shape(inputs), seed=self.seed_generator
-        )
-        return keras.ops.where(
-            u < keep, inputs / keep, keras.ops.zeros_like(inputs)
-        )
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return input_shape
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
-
-
-def mlp_with_dropout(
-    layer_sizes: Sequence[int],
-    rate: float,
-    activation: str = "tanh",
-    seed: int = 0,
-    dropout: type[keras.layers.Layer] = Dropout,
-) -> keras.Sequential:
-    """:func:`sciml_nn.networks.keras_mlp` with a ``dropout(rate)`` layer after
-    each hidden layer.
-
-    The ``Dense`` layers get the same initial weights as
-    ``keras_mlp(layer_sizes, activation, seed)``, so at inference the two
-    networks are the same function until training starts. ``dropout`` is this
-    module's :class:`Dropout` or ``keras.layers.Dropout``.
-    """
-    base = keras_mlp(layer_sizes, activation, seed)
-    layers: list[keras.layers.Layer] = [
-        keras.Input(shape=(base.input_shape[1],))
-    ]
-    for k, dense in enumerate(base.layers, start=1):
-        layers.append(dense)
-        if dense is not base.layers[-1]:
-            layers.append(dropout(rate, seed=seed + k, name=f"dropout_{k}"))
-    return keras.Sequential(layers, name="mlp_dropout")
+    t = check_float("threshold", threshold, 0)
+    w_tensor = check_float_tensor("w", w)
+    prox = tf.sign(w_tensor) * tf.maximum(
+        tf.abs(w_tensor) - tf.cast(t, w_tensor.dtype), 0
+    )
+    return prox if isinstance(w, (tf.Tensor, tf.Variable)) else prox.numpy()
 
 
 def kernels(model: keras.Model) -> list[tf.Variable]:
     """The kernels :math:`W_k` of a model's ``Dense`` layers: the weights the
     penalties act on."""
-    found = [
-        layer.kernel
-        for layer in model.layers
-        if isinstance(layer, keras.layers.Dense)
-    ]
-    if not found:
-        raise ValueError("model has no Dense layers")
-    return found
+    return [layer.kernel for layer in dense_layers(model)]
 
 
 def count_exact_zeros(weights: Sequence[np.ndarray | tf.Tensor]) -> int:
@@ -199,7 +128,7 @@ def count_exact_zeros(weights: Sequence[np.ndarray | tf.Tensor]) -> int:
     return int(
         sum(
             int(tf.reduce_sum(tf.cast(W == 0, tf.int32)))
-            for W in _float_tensors(weights)
+            for W in check_weights(weights)
         )
     )
 
@@ -226,26 +155,21 @@ def make_regularized_steps(
     constant learning rate. Dropout layers in ``model`` are active
     (``training=True``).
     """
-    if penalty not in _PENALTIES:
-        raise ValueError(
-            f"penalty must be one of {sorted(_PENALTIES)}; got {penalty!r}"
-        )
-    lam = _check_nonnegative("lam", lam)
+    check_choice("penalty", penalty, tuple(_PENALTIES))
+    lam = check_float("lam", lam, 0)
     if proximal and penalty != "l1":
         raise ValueError(
             f"proximal=True needs penalty='l1'; got penalty={penalty!r}"
         )
     W = kernels(model)
-    penalize = (
-        _PENALTIES[penalty] if penalty != "none" and not proximal else None
-    )
+    penalize = None if proximal else _PENALTIES[penalty]
     threshold = float(optimizer.learning_rate) * lam
 
     @tf.function
     def run(x: tf.Tensor, y: tf.Tensor, steps: tf.Tensor) -> tf.Tensor:
         for _ in tf.range(steps):
             with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+                loss = mean_squared_error(model(x, training=True), y)
                 if penalize is not None:
                     loss += penalize(W, lam)
             gradients = tape.gradient(loss, model.trainable_variables)
@@ -267,7 +191,7 @@ def _make_data_loss(
     number of samples (a call costs far less than an eager one)."""
 
     def data_loss(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-        return tf.reduce_mean(tf.square(model(x) - y))
+        return mean_squared_error(model(x), y)
 
     signature = [tf.TensorSpec([None, d_in]), tf.TensorSpec([None, d_out])]
     return tf.function(data_loss, input_signature=signature, autograph=False)
@@ -306,44 +230,27 @@ def train_regularized(
             raise ValueError(
                 "patience needs validation data; got validation=None"
             )
-    x, y = _as_xy(x, y, "x and y")
-    x_val, y_val = (
-        _as_xy(*validation, "validation x and y")
-        if validation
-        else (None, None)
-    )
+    x, y = (tf.constant(a) for a in check_xy(x, y))
+    if validation is not None:
+        x_val, y_val = (
+            tf.constant(a) for a in check_xy(*validation, "validation x and y")
+        )
     run = make_regularized_steps(model, optimizer, penalty, lam, proximal)
     data_loss = _make_data_loss(model, x.shape[1], y.shape[1])
     history: dict[str, list[float]] = {"step": [], "loss": [], "val_loss": []}
-    best, best_weights, wait = math.inf, model.get_weights(), 0
+    best_weights, stopped = model.get_weights(), 0
     while (
         done := len(history["step"]) * record_every
-    ) < steps and wait != patience:
+    ) < steps and not stopped:
         run(x, y, tf.constant(min(record_every, steps - done)))
         history["step"].append(min(done + record_every, steps))
         history["loss"].append(float(data_loss(x, y)))
-        if x_val is not None:
+        if validation is not None:
             history["val_loss"].append(float(data_loss(x_val, y_val)))
-            if history["val_loss"][-1] < best:
-                best, best_weights, wait = (
-                    history["val_loss"][-1],
-                    model.get_weights(),
-                    0,
-                )
-            else:
-                wait += 1
+        if patience is not None:
+            best, stopped = early_stopping(history["val_loss"], patience)
+            if best == len(history["val_loss"]):
+                best_weights = model.get_weights()
     if patience is not None:
         model.set_weights(best_weights)
     return history
-
-
-def _as_xy(
-    x: np.ndarray, y: np.ndarray, name: str
-) -> tuple[tf.Tensor, tf.Tensor]:
-    x, y = np.asarray(x), np.asarray(y)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"{name} must be (n, d) and (n, m) arrays; got {x.shape} and "
-            f"{y.shape}"
-        )
-    return tf.constant(x, dtype=tf.float32), tf.constant(y, dtype=tf.float32)

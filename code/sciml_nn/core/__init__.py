@@ -1,0 +1,1 @@
+"""The shared core of the book's package: what every chapter uses."""
