@@ -4,14 +4,17 @@ finite-difference Laplacian, training that lowers the error, and the argument ch
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy.linalg import solve_banded
 from scipy.sparse.linalg import spsolve
 
 from sciml_nn.convolutional_networks import finite_difference_laplacian
 from sciml_nn.convolutional_networks_poisson import (
     convnet_surrogate,
+    dirichlet_laplacian_eigenvalues,
     fit_surrogate,
     poisson_pairs,
     poisson_solve,
+    poisson_solve_1d,
 )
 from sciml_nn.core.metrics import relative_error
 
@@ -27,6 +30,19 @@ def test_poisson_solve_matches_sparse_direct_solve():
     np.testing.assert_allclose(
         -finite_difference_laplacian(u_batch[..., 0], 1 / 9), f_batch[..., 0], atol=1e-10
     )
+
+
+def test_eigenvalues_and_1d_solve_match_the_tridiagonal_matrix():
+    n, h = 9, 0.1
+    T = (np.diag(2 * np.ones(n)) - np.diag(np.ones(n - 1), 1) - np.diag(np.ones(n - 1), -1)) / h**2
+    np.testing.assert_allclose(
+        dirichlet_laplacian_eigenvalues(n, h), np.linalg.eigvalsh(T), rtol=1e-13
+    )
+    f = np.random.default_rng(2).normal(size=(3, n))
+    bands = np.array([-np.ones(n), 2 * np.ones(n), -np.ones(n)]) / h**2
+    reference = np.array([solve_banded((1, 1), bands, row) for row in f])
+    np.testing.assert_allclose(poisson_solve_1d(f, h), reference, atol=1e-13)
+    np.testing.assert_allclose(poisson_solve_1d(f[1], h), reference[1], atol=1e-13)
 
 
 @pytest.mark.parametrize("batch_size", [16, 12])
@@ -55,3 +71,9 @@ def test_bad_arguments():
         poisson_solve(np.zeros(3), 0.1)
     with pytest.raises(ValueError, match=r"h must be a finite number > 0.0"):
         poisson_solve(np.zeros((3, 3)), 0.0)
+    with pytest.raises(ValueError, match=r"f must have shape \(n,\) or \(m, n\)"):
+        poisson_solve_1d(np.zeros((2, 3, 3)), 0.1)
+    with pytest.raises(ValueError, match="f must be finite"):
+        poisson_solve_1d(np.array([1.0, np.nan]), 0.1)
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        dirichlet_laplacian_eigenvalues(0, 0.1)

@@ -4,7 +4,7 @@ NumPy with TensorFlow's own Jacobian, and the argument checks."""
 
 import numpy as np
 import pytest
-from test_fit_xtx_levenberg_marquardt import tape_jacobian
+from test_second_order_training import tape_jacobian
 
 from sciml_nn.core.data import fresh_test_points, sample_unit_box
 from sciml_nn.core.metrics import relative_l2_error

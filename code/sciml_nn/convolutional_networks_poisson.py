@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from scipy.fft import dstn, idstn
+from scipy.fft import dst, dstn, idst, idstn
 
 from sciml_nn.convolutional_networks import check_grid_fields
 from sciml_nn.core.checks import check_array, check_float, check_int
@@ -19,19 +19,44 @@ from sciml_nn.core.data import minibatches
 from sciml_nn.core.training import make_train_step
 
 
+def dirichlet_laplacian_eigenvalues(n: int, h: float) -> np.ndarray:
+    """The eigenvalues :math:`\\tfrac{4}{h^2}\\sin^2\\tfrac{k\\pi}{2(n+1)}`,
+    :math:`k = 1, \\dots, n`, of the second difference :math:`-(u_{i+1} - 2u_i
+    + u_{i-1})/h^2` on ``n`` points with :math:`u = 0` outside (the
+    one-dimensional :math:numref:`eq-laplacian-5`); the sine modes
+    :math:`\\sin(k\\pi i/(n+1))` are its eigenvectors."""
+    n = check_int("n", n, 1)
+    h = check_float("h", h, 0.0, low_open=True)
+    sine = np.sin(np.arange(1, n + 1) * np.pi / (2 * (n + 1)))
+    return 4 / h**2 * sine**2
+
+
+def poisson_solve_1d(f: np.ndarray, h: float) -> np.ndarray:
+    """Solve :math:`-(u_{i+1} - 2u_i + u_{i-1})/h^2 = f_i` with :math:`u = 0`
+    outside the grid, for ``f`` (n,) or a batch (m, n): the one-dimensional
+    sibling of :func:`poisson_solve` and the case :math:`a \\equiv 1` of
+    :math:numref:`eq-darcy-fv`, by the sine transform (DST-I) and the
+    eigenvalues :func:`dirichlet_laplacian_eigenvalues`."""
+    f = check_array("f", f, shape=None)
+    if f.ndim not in (1, 2):
+        raise ValueError(f"f must have shape (n,) or (m, n); got {f.shape}")
+    eigenvalues = dirichlet_laplacian_eigenvalues(f.shape[-1], h)
+    return idst(dst(f, type=1, axis=-1) / eigenvalues, type=1, axis=-1)
+
+
 def poisson_solve(f: np.ndarray, h: float) -> np.ndarray:
     """Solve the 5-point system :math:`-\\Delta_h u = f`
     (:math:numref:`eq-poisson`) with :math:`u = 0` outside the grid, for ``f``
     (ny, nx) or (n, ny, nx). The sine transform (DST-I) diagonalises
-    :math:`-\\Delta_h`, with eigenvalues
-    :math:`\\tfrac{4}{h^2}(\\sin^2\\tfrac{k\\pi}{2(n_y+1)} +
-    \\sin^2\\tfrac{l\\pi}{2(n_x+1)})`."""
+    :math:`-\\Delta_h`; its eigenvalues are sums of those of the second
+    differences along y and x, :func:`dirichlet_laplacian_eigenvalues`."""
     h = check_float("h", h, 0.0, low_open=True)
     f = check_grid_fields("f", f)
     ny, nx = f.shape[-2:]
-    sine_y = np.sin(np.arange(1, ny + 1) * np.pi / (2 * (ny + 1))) ** 2
-    sine_x = np.sin(np.arange(1, nx + 1) * np.pi / (2 * (nx + 1))) ** 2
-    eigenvalues = 4 / h**2 * (sine_y[:, None] + sine_x[None, :])
+    eigenvalues = (
+        dirichlet_laplacian_eigenvalues(ny, h)[:, None]
+        + dirichlet_laplacian_eigenvalues(nx, h)[None, :]
+    )
     axes = (-2, -1)
     return idstn(dstn(f, type=1, axes=axes) / eigenvalues, type=1, axes=axes)
 

@@ -7,7 +7,7 @@ Code of the chapter *Exercise: fit f(x) = xᵀx in the unit box*
 Accuracy is the relative :math:`L^2` error on fresh test points (the book's
 equation :math:numref:`eq-relative-l2`). The recipe trains a small tanh network
 on samples :math:`(x_i, f(x_i))` with the Levenberg-Marquardt steps of
-:mod:`sciml_nn.fit_xtx_levenberg_marquardt`, with the low-level interface or
+:mod:`sciml_nn.second_order_training`, with the low-level interface or
 with Keras; :mod:`sciml_nn.fit_xtx_experiments` holds the naive baseline and
 the measurements that compare the recipe with first-order optimizers.
 """
@@ -33,8 +33,9 @@ from sciml_nn.core.mlp import (
     mlp_tensorflow,
 )
 from sciml_nn.core.training import as_variables, make_train_step
-from sciml_nn.fit_xtx_levenberg_marquardt import (
+from sciml_nn.second_order_training import (
     LevenbergMarquardtModel,
+    data_residuals,
     make_levenberg_marquardt_step,
 )
 
@@ -156,7 +157,9 @@ def training_step(
     :func:`first_order_optimizer` for a run of ``steps`` steps."""
     check_choice("optimizer", optimizer, OPTIMIZERS)
     if optimizer == "levenberg-marquardt":
-        return make_levenberg_marquardt_step(model.forward, model.xi)
+        return make_levenberg_marquardt_step(
+            data_residuals(model.forward), model.xi
+        )
     return make_train_step(
         model.forward, model.xi, first_order_optimizer(optimizer, steps)
     )

@@ -22,8 +22,8 @@ from sciml_nn.fit_xtx import (
     exercise_setup,
     training_step,
 )
-from sciml_nn.fit_xtx_levenberg_marquardt import residual_jacobian
 from sciml_nn.optimizers import full_batch_history
+from sciml_nn.second_order_training import residual_jacobian
 
 
 def fit_xtx_naive(
