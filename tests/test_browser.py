@@ -147,7 +147,16 @@ def visits(browser, site_url) -> dict[str, dict]:
         page = context.new_page()
         errors: list[str] = []
         offsite: list[str] = []
+        failed: list[str] = []
         page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        page.on(
+            "response",
+            lambda response, failed=failed: (
+                failed.append(f"{response.status} {response.url}")
+                if response.status >= 400
+                else None
+            ),
+        )
         page.on(
             "console",
             lambda msg, errors=errors: errors.append(msg.text) if msg.type == "error" else None,
@@ -172,6 +181,13 @@ def visits(browser, site_url) -> dict[str, dict]:
         results[page_path] = {
             "errors": errors,
             "offsite": offsite,
+            "failed": failed,
+            "description": page.evaluate(
+                "() => (document.querySelector('meta[name=description]') || {}).content || ''"
+            ),
+            "favicon": page.evaluate(
+                "() => (document.querySelector('link[rel~=icon]') || {}).href || ''"
+            ),
             "math_nodes": page.locator(".math").count(),
             "mathjax_nodes": page.locator("mjx-container").count(),
             "text": page.locator("article").inner_text(),
@@ -188,9 +204,72 @@ def visits(browser, site_url) -> dict[str, dict]:
     return results
 
 
+def _axe_script() -> Path:
+    """axe-core's browser build, as shipped inside the ``axe-playwright-python`` wheel (pinned
+    in requirements.txt), so that the tests need no Node.js and download nothing."""
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("axe_playwright_python") / "axe.min.js"))
+
+
+@pytest.fixture(scope="module")
+def axe_results(browser, site_url) -> dict[str, list[str]]:
+    """axe-core's violations of serious or critical impact on every page, one line each, with
+    the rule that a control's name contains its visible text (WCAG 2.5.3) switched on: axe marks
+    it experimental and leaves it off by default."""
+    script, results = _axe_script(), {}
+    for page_path in PAGES:
+        context, page = _load(browser, site_url, page_path, DESKTOP)
+        page.add_script_tag(path=str(script))
+        violations = page.evaluate(
+            "async () => (await axe.run(document, {resultTypes: ['violations'], rules: "
+            "{'label-content-name-mismatch': {enabled: true}}})).violations"
+        )
+        results[page_path] = [
+            f"{v['id']} ({v['impact']}, {len(v['nodes'])} nodes): {v['nodes'][0]['target']}"
+            for v in violations
+            if v["impact"] in ("serious", "critical")
+        ]
+        context.close()
+    return results
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_passes_axe_core(axe_results, page_path):
+    assert axe_results[page_path] == []
+
+
+def test_axe_core_finds_a_planted_violation(browser, site_url):
+    # the check can fail: an image without alt text and a button without a name
+    context, page = _load(browser, site_url, PAGES[0], DESKTOP)
+    page.evaluate(
+        """() => document.querySelector('article').insertAdjacentHTML('afterbegin',
+             '<img src="_static/x.png"><button></button>')"""
+    )
+    page.add_script_tag(path=str(_axe_script()))
+    found = page.evaluate(
+        "async () => (await axe.run(document)).violations.map(v => v.id)"
+    )
+    context.close()
+    assert {"image-alt", "button-name"} <= set(found)
+
+
 @pytest.mark.parametrize("page_path", PAGES)
 def test_page_has_no_javascript_errors(visits, page_path):
     assert visits[page_path]["errors"] == []
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_every_request_of_a_page_succeeds(visits, page_path):
+    # The favicon included: a browser asks for /favicon.ico when a page names none.
+    assert visits[page_path]["failed"] == []
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_has_a_favicon_and_a_description(visits, page_path):
+    visit = visits[page_path]
+    assert visit["favicon"].endswith("favicon.svg")
+    assert 60 <= len(visit["description"]) <= 160
 
 
 @pytest.mark.parametrize("page_path", PAGES)

@@ -10,17 +10,32 @@
   The cell is removed from the web page and kept in the notebook. The repository URL comes
   from ``_config.yml`` (``repository.url``), the one place it is written; pages that need it
   use the MyST substitutions ``{{ repository_url }}`` and ``{{ pip_install }}``.
+- **No stale results.** jupyter-cache keys a notebook on its code cells only, so an edit of the
+  package would leave every page showing old results. Each chapter's install cell therefore
+  carries, as cell metadata, a hash of the package modules the chapter imports (directly or
+  through other modules of the package), and Sphinx is told that the chapter depends on those
+  files: an edit re-executes exactly the chapters that import the edited module, and a rebuild
+  without changes executes nothing.
+- **Accessible pages.** The bibliography's entries get the ``listitem`` role their list requires,
+  and the boxes of hidden cell inputs are named by their visible text (two theme buttons get the
+  same fix from the templates in ``book/_templates``).
+- **Meta description.** Every page gets a ``<meta name="description">`` made from its first
+  paragraph, for search engines and link previews.
 - **Colab.** Colab opens ``.ipynb`` files, not MyST markdown, so the Colab button points at the
   executed notebooks that the publishing workflow pushes to the ``notebooks`` branch.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import html
 import importlib.util
 import re
 import shutil
 from pathlib import Path
 
+from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
@@ -33,6 +48,7 @@ MATHJAX_PARTS = ("tex-chtml.js", "input", "output", "ui", "a11y", "adaptors", "s
 INSTALL_CELL = """\
 ```{{code-cell}} ipython3
 :tags: [remove-cell]
+:package_sources: {sources}
 
 # Outside the book's build (Colab, a downloaded notebook) the package may be missing: install it.
 import importlib.util
@@ -44,6 +60,68 @@ import sciml_nn  # imports TensorFlow without its start-up log lines
 
 """
 FRONT_MATTER = re.compile(r"\A---\n.*?^---\n", re.DOTALL | re.MULTILINE)
+CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def _imports(code: str, package: str) -> set[str]:
+    """The modules of ``package`` that Python code imports: for ``from p.m import a`` both
+    ``p.m`` and ``p.m.a`` (when ``a`` is a module, the caller keeps only names with a file)."""
+    lines = [line for line in code.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {n for n in names if n == package or n.startswith(package + ".")}
+
+
+def _module_file(root: Path, package: str, name: str) -> Path | None:
+    path = root.joinpath(*name.split(".")[1:])
+    for candidate in (path / "__init__.py", path.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def package_dependencies(text: str, root: Path, package: str) -> list[Path]:
+    """The files of ``package`` (its sources under ``root``) that a chapter's code cells import,
+    directly or through each other, with the ``__init__.py`` of every package on the way."""
+    pending = {package} | {n for cell in CODE_CELL.findall(text) for n in _imports(cell, package)}
+    found: dict[str, Path] = {}
+    while pending:
+        name = pending.pop()
+        parts = name.split(".")
+        # importing a.b.c runs a/__init__.py and a/b/__init__.py first
+        pending |= {".".join(parts[:k]) for k in range(1, len(parts))} - found.keys()
+        path = _module_file(root, package, name)
+        if name in found or path is None:
+            continue
+        found[name] = path
+        pending |= _imports(path.read_text(encoding="utf-8"), package) - found.keys()
+    # package data (a folder without __init__.py, such as the GPU sweeps) that a module names
+    data = [
+        file
+        for folder in root.iterdir()
+        if folder.is_dir() and not (folder / "__init__.py").exists() and folder.name != "__pycache__"
+        and any(folder.name in path.read_text(encoding="utf-8") for path in found.values())
+        for file in folder.rglob("*")
+        if file.is_file()
+    ]
+    return sorted({*found.values(), *data})
+
+
+def sources_hash(files: list[Path], root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def _mathjax_source() -> Path:
@@ -114,7 +192,12 @@ def add_install_cell(app: Sphinx, docname: str, source: list[str]) -> None:
     if not match or "jupytext:" not in match.group(0):
         return  # not a notebook chapter
     end = match.end()
-    source[0] = text[:end] + "\n" + INSTALL_CELL.format(url=_repository_url(app.config)) + text[end:]
+    root = Path(app.srcdir) / app.config.package_sources
+    files = package_dependencies(text, root, app.config.package_name)
+    for path in files:
+        app.env.note_dependency(str(path))  # an edit of the file makes Sphinx re-read the page
+    cell = INSTALL_CELL.format(url=_repository_url(app.config), sources=sources_hash(files, root))
+    source[0] = text[:end] + "\n" + cell + text[end:]
 
 
 def point_colab_at_notebooks(app: Sphinx, pagename: str, templatename: str, context, doctree) -> None:
@@ -126,12 +209,54 @@ def point_colab_at_notebooks(app: Sphinx, pagename: str, templatename: str, cont
                 button["url"] = f"{head}/blob/{branch}/{pagename}.ipynb"
 
 
+def fix_bibliography_roles(app: Sphinx, pagename: str, templatename: str, context, doctree) -> None:
+    """The bibliography's entries are ``role="doc-biblioentry"`` inside a ``role="list"``; DPUB-ARIA
+    1.1 deprecates that role and assistive technology no longer takes it for a list item, so a
+    screen reader finds a list without items. ``listitem`` is the role the list requires."""
+    if "body" in context and 'role="doc-biblioentry"' in context["body"]:
+        context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
+
+
+def add_description(app: Sphinx, pagename: str, templatename: str, context, doctree) -> None:
+    text = app.config.project
+    if doctree is not None:
+        for paragraph in doctree.findall(nodes.paragraph):
+            words = " ".join(paragraph.astext().split())
+            if len(words) >= 60:
+                text = words
+                break
+    if len(text) > 160:
+        text = text[:157].rsplit(" ", 1)[0] + "..."
+    tag = f'<meta name="description" content="{html.escape(text, quote=True)}" />'
+    context["metatags"] = context.get("metatags", "") + "\n" + tag
+
+
+def visit_hidden_cell(self, node) -> None:
+    """myst-nb's box around a hidden cell input, with its ``<summary>`` named by its visible text
+    ("Show code cell source"): myst-nb labels it "Toggle hidden content", a name that does not
+    contain the text a reader sees (WCAG 2.5.3, label in name)."""
+    from myst_nb.sphinx_ import visit_HideCellInput
+
+    visit_HideCellInput(self, node)
+    for i in range(len(self.body) - 1, -1, -1):
+        if self.body[i] == '<summary aria-label="Toggle hidden content">\n':
+            self.body[i] = "<summary>\n"
+            break
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("notebooks_branch", "notebooks", "html")
+    from myst_nb.sphinx_ import HideCodeCellNode, depart_HideCellInput
+
+    app.add_node(HideCodeCellNode, override=True, html=(visit_hidden_cell, depart_HideCellInput))
+    app.add_config_value("package_name", "sciml_nn", "env")
+    app.add_config_value("package_sources", "code/sciml_nn", "env")
     app.connect("config-inited", use_local_mathjax)
     app.connect("config-inited", add_substitutions)
     app.connect("env-before-read-docs", drop_thebe, priority=900)
     app.connect("source-read", add_install_cell)
     app.connect("html-page-context", point_colab_at_notebooks, priority=900)
+    app.connect("html-page-context", add_description)
+    app.connect("html-page-context", fix_bibliography_roles)
     app.connect("build-finished", copy_mathjax)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
