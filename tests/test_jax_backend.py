@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from fresh_venv import fresh_venv
 
 from sciml_nn.where_the_time_goes import load_sweep, sweep_table
 
@@ -29,22 +28,9 @@ JAX = ["jax==0.10.2", "jaxlib==0.10.2"]  # CPU wheels; the versions the GPU swee
 def jax_python(tmp_path_factory) -> Path:
     """A Python with Keras and JAX but no TensorFlow, and the package installed without it."""
     home = tmp_path_factory.mktemp("jax-backend")
-    venv = home / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    pins = [
-        line
-        for line in (ROOT / "requirements.txt").read_text().splitlines()
-        if line.strip() and not line.startswith(("-e", "#"))
-    ]
-    constraints = home / "constraints.txt"
-    constraints.write_text("\n".join(pins) + "\n")
+    python, constraints, source = fresh_venv(home)
     pip = [python, "-m", "pip", "install", "--quiet"]
     subprocess.run([*pip, "keras", "numpy", *JAX, "-c", constraints], check=True)
-    source = home / "source"  # a copy, so that no build folder lands in the checkout
-    shutil.copytree(ROOT / "code", source / "code", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md", "LICENSE", "LICENSE-CONTENT"):
-        shutil.copy2(ROOT / name, source / name)
     subprocess.run([*pip, "--no-deps", str(source)], check=True)
     return python
 

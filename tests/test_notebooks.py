@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from fresh_venv import fresh_venv
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
@@ -46,23 +45,7 @@ def package_only_kernel(tmp_path_factory) -> tuple[KernelSpecManager, dict]:
     if not SOURCES.is_dir():
         pytest.fail("no built notebooks in _build/html/_sources: run `jupyter-book build .`")
     home = tmp_path_factory.mktemp("package-only")
-    venv = home / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    # The book's pinned versions as constraints: the same numbers as the book, from pip's cache.
-    pins = [
-        line
-        for line in (ROOT / "requirements.txt").read_text().splitlines()
-        if line.strip() and not line.startswith(("-e", "#"))
-    ]
-    constraints = home / "constraints.txt"
-    constraints.write_text("\n".join(pins) + "\n")
-    # Install from a copy of what the package's build reads, so no build folder lands in the
-    # checkout: the same files `pip install "sciml-nn @ git+..."` gets from the repository.
-    source = home / "source"
-    shutil.copytree(ROOT / "code", source / "code", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md", "LICENSE", "LICENSE-CONTENT"):
-        shutil.copy2(ROOT / name, source / name)
+    python, constraints, source = fresh_venv(home)
     subprocess.run(
         [python, "-m", "pip", "install", "--quiet", str(source), "ipykernel", "-c", constraints],
         check=True,
@@ -74,7 +57,7 @@ def package_only_kernel(tmp_path_factory) -> tuple[KernelSpecManager, dict]:
         json.dumps({"argv": argv, "display_name": KERNEL, "language": "python"})
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
     return KernelSpecManager(kernel_dirs=[str(home / "kernels")]), env
 
 
