@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.colors import to_rgba
@@ -22,3 +24,30 @@ def test_book_style_draws_on_white_with_a_grid():
 def test_role_colours_are_distinct_valid_colours():
     rgba = [to_rgba(c) for c in COLORS.values()]
     assert len(set(rgba)) == len(rgba) == 4
+
+
+def test_in_a_notebook_figures_are_kept_as_svg_and_pdf():
+    """IPython's own display formatter, as a kernel has it, renders a figure as SVG and as PDF
+    (the website's and the PDF edition's formats) and no longer as PNG."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        with matplotlib.rc_context():
+            use_book_style()
+            fig, ax = plt.subplots()
+            ax.plot([0, 1], [1, 0])
+            data, _ = shell.display_formatter.format(fig)
+            plt.close(fig)
+    finally:
+        InteractiveShell.clear_instance()
+    assert {"image/svg+xml", "application/pdf"} <= set(data)
+    assert "image/png" not in data
+    assert data["image/svg+xml"].lstrip().startswith("<?xml")
+    assert base64.b64decode(data["application/pdf"])[:5] == b"%PDF-"  # as a notebook stores it
+
+
+def test_outside_a_notebook_the_style_touches_no_shell():
+    with matplotlib.rc_context():
+        use_book_style()  # plain Python: no IPython shell, nothing to configure
+        assert plt.rcParams["svg.hashsalt"] == "sciml-nn"

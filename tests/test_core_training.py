@@ -19,6 +19,7 @@ from sciml_nn.core.mlp import (
 )
 from sciml_nn.core.training import (
     as_variables,
+    batched_dataset,
     flat_variables,
     make_train_step,
     mean_squared_error,
@@ -139,3 +140,36 @@ def test_make_train_step_rejects_non_variables() -> None:
     model = keras_mlp([2, 3, 1])
     with pytest.raises(TypeError, match="tf.Variable or keras.Variable objects; got ndarray"):
         make_train_step(model, [np.zeros(3)], keras.optimizers.SGD(0.1))
+
+
+@pytest.mark.parametrize("batch_size", [7, 32, 64])
+def test_fit_on_batched_dataset_takes_the_steps_of_fit_on_arrays(batch_size: int) -> None:
+    # The outside reference is Keras' own fit on the arrays, unshuffled; 50 rows leave a
+    # remainder batch for 7 and 32, and one batch for 64.
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(50, 2)).astype(np.float32)
+    y = np.sin(x.sum(axis=1, keepdims=True))
+    x_val, y_val = x[:10] + 0.5, y[:10]
+    runs = []
+    for data in ("arrays", "dataset"):
+        model = keras_mlp([2, 8, 1], "tanh", seed=3)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mean_squared_error")
+        if data == "arrays":
+            history = model.fit(x, y, batch_size=batch_size, epochs=3, shuffle=False,
+                                validation_data=(x_val, y_val), verbose=0).history
+        else:
+            history = model.fit(batched_dataset(x, y, batch_size), epochs=3, shuffle=False,
+                                validation_data=batched_dataset(x_val, y_val, batch_size),
+                                verbose=0).history
+        runs.append((model.get_weights(), history))
+    (weights_a, history_a), (weights_d, history_d) = runs
+    for a, d in zip(weights_a, weights_d):
+        np.testing.assert_array_equal(a, d)
+    assert history_a == history_d
+
+
+def test_batched_dataset_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        batched_dataset(np.zeros((4, 1)), np.zeros((4, 1)), 0)
+    with pytest.raises(ValueError):
+        batched_dataset(np.zeros((4, 1)), np.zeros((3, 1)), 2)

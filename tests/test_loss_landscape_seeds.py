@@ -38,13 +38,24 @@ def test_ensemble_members_are_the_single_networks() -> None:
         np.testing.assert_allclose(as_keras_model(single)(x), outputs[s], rtol=1e-5, atol=1e-6)
 
 
-def test_train_seeds_takes_the_steps_keras_fit_takes() -> None:
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_train_seeds_takes_the_steps_keras_fit_takes(jit_compile: bool) -> None:
+    """With or without XLA, each member takes the steps Keras' fit takes for its seed alone."""
     layer_sizes, seeds, steps = [1, 6, 1], [0, 5], 25
     x, y = _data(30)
     x_test, y_test = _data(50, seed=1)
     learning_rate = keras.optimizers.schedules.ExponentialDecay(2e-2, steps, 0.5)
     result = train_seeds(
-        layer_sizes, x, y, seeds, steps, learning_rate, x_test=x_test, y_test=y_test, records=5
+        layer_sizes,
+        x,
+        y,
+        seeds,
+        steps,
+        learning_rate,
+        x_test=x_test,
+        y_test=y_test,
+        records=5,
+        jit_compile=jit_compile,
     )
     assert result["history"].shape == (5, 2)
     assert np.array_equal(result["history"][-1], result["train_loss"])
@@ -74,6 +85,8 @@ def test_train_seeds_rejects_bad_input() -> None:
         train_seeds([1, 0, 1], x, y, [0], 5)
     with pytest.raises(ValueError, match="steps must be a positive int"):
         train_seeds([1, 3, 1], x, y, [0], 0)
+    with pytest.raises(TypeError, match="jit_compile must be a bool; got int"):
+        train_seeds([1, 3, 1], x, y, [0], 5, jit_compile=1)
     with pytest.raises(ValueError, match="seeds must hold at least one seed"):
         train_seeds([1, 3, 1], x, y, [], 5)
     with pytest.raises(TypeError, match="seed must be an int; got float"):

@@ -9,6 +9,7 @@ import tensorflow as tf
 from conftest import finite_difference_gradient
 
 from sciml_nn.core.mlp import keras_mlp
+from sciml_nn.core.training import make_train_step
 from sciml_nn.residual_networks import (
     EulerResNet,
     deep_network,
@@ -111,6 +112,23 @@ def test_train_full_batch_reaches_least_squares():
     assert losses.shape == (1500,) and losses[0] == pytest.approx(np.mean(y**2), rel=1e-12)
     expected, *_ = np.linalg.lstsq(x, y, rcond=None)
     np.testing.assert_allclose(w.numpy(), expected, atol=1e-4)
+
+
+def test_train_adam_cosine_takes_the_steps_of_a_python_loop():
+    # The graph loop takes the same steps, bit for bit, as calling the step of
+    # make_train_step from Python with the same optimizer and schedule.
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(50, 2)).astype(np.float32), rng.normal(size=(50, 2)).astype(np.float32)
+    models = [keras_mlp([2, 8, 2], "tanh", seed=1) for _ in range(2)]
+    losses = train_adam_cosine(models[0], models[0].trainable_variables, x, y, 40, 0.02)
+    schedule = keras.optimizers.schedules.CosineDecay(0.02, 40)
+    step = make_train_step(
+        models[1], models[1].trainable_variables, keras.optimizers.Adam(schedule)
+    )
+    expected = [float(step(tf.constant(x), tf.constant(y))) for _ in range(40)]
+    np.testing.assert_array_equal(losses, expected)
+    for a, b in zip(models[0].get_weights(), models[1].get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_pendulum_jacobian_field_is_the_derivative_along_f():

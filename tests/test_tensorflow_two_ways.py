@@ -18,6 +18,7 @@ from sciml_nn.core.training import as_variables
 from sciml_nn.tensorflow_two_ways import (
     BatchTimer,
     keras_regressor,
+    shuffled_dataset,
     train_lowlevel,
 )
 
@@ -175,3 +176,60 @@ def test_early_stopping_restores_the_best_epoch() -> None:
     restored = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["loss"]
     assert restored == pytest.approx(history["val_loss"][0], rel=1e-6)
     assert restored != pytest.approx(history["val_loss"][-1], rel=1e-3)
+
+
+def _passes(dataset, passes: int) -> list[np.ndarray]:
+    """The rows of x in the order each pass over the dataset visits them."""
+    return [np.concatenate([bx.numpy()[:, 0] for bx, _ in dataset]) for _ in range(passes)]
+
+
+def test_shuffled_dataset_permutes_every_pass_with_a_fixed_sequence() -> None:
+    x, y = _data(30)
+    batches = [len(bx) for bx, _ in shuffled_dataset(x, y, 8, seed=5)]
+    assert batches == [8, 8, 8, 6]  # ceil(30 / 8) batches, the remainder last
+    first, second = _passes(shuffled_dataset(x, y, 8, seed=5), 2)
+    for rows in (first, second):
+        np.testing.assert_array_equal(np.sort(rows), np.sort(x[:, 0]))  # all rows, once each
+    assert not np.array_equal(first, second)  # a new order each epoch
+    again = _passes(shuffled_dataset(x, y, 8, seed=5), 2)
+    np.testing.assert_array_equal(np.stack(again), np.stack([first, second]))
+    other = _passes(shuffled_dataset(x, y, 8, seed=6), 1)[0]
+    assert not np.array_equal(other, first)
+
+
+def test_fit_on_shuffled_dataset_takes_the_steps_of_fit_on_that_order() -> None:
+    """An epoch of fit on the dataset equals fit on arrays handed the rows in the order that a
+    dataset with the same seed visits first (the targets stay paired with their inputs), and
+    a second run of several epochs with the same seed ends with the same weights."""
+    x, y = _data(30)
+    y = y + x  # targets that are not a function of the row order
+    rows = _passes(shuffled_dataset(x, y, 8, seed=2), 1)[0]
+    index = [int(np.flatnonzero(x[:, 0] == r)[0]) for r in rows]
+
+    def new_model() -> keras.Model:
+        return keras_regressor([1, 6, 1], optimizer=keras.optimizers.SGD(0.05), seed=7)
+
+    model, reference = new_model(), new_model()
+    loss = model.fit(shuffled_dataset(x, y, 8, seed=2), shuffle=False, verbose=0)
+    expected = reference.fit(x[index], y[index], batch_size=8, shuffle=False, verbose=0)
+    assert loss.history["loss"][0] == pytest.approx(expected.history["loss"][0], rel=1e-6)
+    assert _max_difference(model.trainable_variables, reference.get_weights()) < 1e-6
+    runs = [new_model() for _ in range(2)]
+    for run in runs:
+        run.fit(shuffled_dataset(x, y, 8, seed=2), epochs=3, shuffle=False, verbose=0)
+    assert _max_difference(runs[0].trainable_variables, runs[1].get_weights()) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"batch_size": 0}, ValueError, "batch_size must be a positive int; got 0"),
+        ({"seed": 1.5}, TypeError, "seed must be an int; got float"),
+        ({"y": np.zeros((7, 1))}, ValueError, "same number of rows; got 8 and 7"),
+    ],
+)
+def test_shuffled_dataset_rejects_bad_input(kwargs: dict, error: type, match: str) -> None:
+    arguments = {"x": np.zeros((8, 1)), "y": np.zeros((8, 1)), "batch_size": 4}
+    arguments.update(kwargs)
+    with pytest.raises(error, match=match):
+        shuffled_dataset(**arguments)

@@ -92,6 +92,24 @@ def test_matmul_peak_is_the_best_rate_of_its_sizes() -> None:
     assert peak < 1e16  # no device does 10 PFLOP/s: a wrong FLOP count would show
 
 
+def test_matmul_peak_skips_sizes_longer_than_max_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With products timed at exactly 1 GFLOP/s, a cap of 0.01 s admits n = 128 (4.2 ms) and
+    skips n = 256 (34 ms); the sizes are taken in increasing order whatever the given order."""
+    import sciml_nn.where_the_time_goes_roofline as roofline
+
+    timed = []
+
+    def fake_time_callable(run, repeats, warmup):
+        n = int(run.__defaults__[1].shape[0])
+        timed.append(n)
+        return {"min": 2 * n**3 / 1e9, "median": 2 * n**3 / 1e9}
+
+    monkeypatch.setattr(roofline, "time_callable", fake_time_callable)
+    peak = roofline.matmul_peak(matrix_sizes=(256, 64, 128), max_seconds=0.01)
+    assert sorted(set(timed)) == [64, 128]
+    assert peak == pytest.approx(1e9)
+
+
 def test_memory_bandwidth_is_of_the_order_of_a_memory() -> None:
     """Between 1 MB/s and 100 TB/s: a slip of 2**20 or of the bytes per number would leave it."""
     assert 1e6 < memory_bandwidth(megabytes=8, repeats=3) < 1e14
@@ -109,6 +127,7 @@ def test_memory_bandwidth_is_of_the_order_of_a_memory() -> None:
         (lambda: compile_for(keras.ops.matmul, "fast"), ValueError, "mode must be one of"),
         (lambda: matmul_peak("float8"), ValueError, "dtype must be one of"),
         (lambda: matmul_peak(matrix_sizes=(0,)), ValueError, "matrix size must be a positive int"),
+        (lambda: matmul_peak(max_seconds=0), ValueError, "max_seconds must be"),
         (lambda: memory_bandwidth(megabytes=0), ValueError, "megabytes must be a positive int"),
         (lambda: memory_bandwidth(megabytes=1.5), TypeError, "megabytes must be an int"),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import scipy.interpolate
@@ -9,15 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sciml_nn  # noqa: F401  (quiet TensorFlow import first)
-from sciml_nn.core.data import sample_unit_box
+from sciml_nn.core.data import make_dataset, minibatches, sample_unit_box
 from sciml_nn.core.metrics import rms
-from sciml_nn.core.mlp import init_mlp, keras_mlp, mlp_numpy
+from sciml_nn.core.mlp import init_mlp, keras_mlp, mlp_numpy, mlp_tensorflow
+from sciml_nn.core.training import as_variables, make_train_step
 from sciml_nn.why_neural_networks import (
     bump,
     compare_at_dimension,
     fold_scaling,
     grid_interpolant,
     grid_nodes,
+    minibatch_rows,
     mlp_layer_sizes,
     multilinear_interpolate,
     points_per_axis,
@@ -137,6 +140,40 @@ def test_train_mlp_fits_a_line_on_raw_inputs():
     y = 3.0 * x - 1.0
     xi = train_mlp(x, y, [1, 4, 1], steps=1000, batch_size=64, learning_rate=3e-2)
     assert rms(mlp_numpy(x, xi) - y) < 0.1 * np.std(y)
+
+
+@pytest.mark.parametrize("n, batch_size, steps", [(10, 4, 7), (12, 4, 3), (5, 5, 4)])
+def test_minibatch_rows_follow_minibatches(n, batch_size, steps):
+    # The rows of each step are those that core's minibatches draws, epoch after epoch with
+    # seeds seed, seed + 1, ...: the remainder batch included.
+    x = np.arange(n, dtype=np.float32)[:, None]
+    expected = [b[:, 0] for e in range(steps) for b, _ in minibatches(x, x, batch_size, 3 + e)]
+    rows, starts, sizes = (t.numpy() for t in minibatch_rows(n, batch_size, steps, seed=3))
+    assert len(starts) == len(sizes) == steps
+    for k in range(steps):
+        np.testing.assert_array_equal(rows[starts[k] : starts[k] + sizes[k]], expected[k])
+
+
+def test_train_mlp_takes_the_steps_of_a_python_loop():
+    # The graph loop of train_mlp takes the same Adam steps, bit for bit, as a Python loop
+    # over make_train_step on the minibatches of the core (remainder batches included).
+    x, y = make_dataset(bump, 70, 2, seed=5)
+    xi = train_mlp(x, y, [2, 6, 1], steps=23, batch_size=16, seed=2)
+    y_mean, y_std = float(np.mean(y)), float(np.std(y))
+    variables = as_variables(init_mlp([2, 6, 1], 2))
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-2, 23, 0.01)
+    step = make_train_step(
+        lambda x_batch: mlp_tensorflow(x_batch, variables, "tanh"),
+        variables,
+        keras.optimizers.Adam(schedule),
+    )
+    batches = [b for e in range(5) for b in minibatches(2 * x - 1, (y - y_mean) / y_std, 16, 2 + e)]
+    for x_batch, y_batch in batches[:23]:
+        step(x_batch, y_batch)
+    expected = fold_scaling([(W.numpy(), b.numpy()) for W, b in variables], y_mean, y_std)
+    for (W, b), (W_ref, b_ref) in zip(xi, expected):
+        np.testing.assert_array_equal(W, W_ref)
+        np.testing.assert_array_equal(b, b_ref)
 
 
 def test_bad_inputs_raise():

@@ -17,7 +17,6 @@ with a power law (:math:numref:`eq-power-law`,
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -32,17 +31,15 @@ from sciml_nn.core.metrics import early_stopping
 from sciml_nn.core.mlp import (
     check_layer_sizes,
     keras_mlp,
-    mlp_tensorflow,
     params_of,
 )
 from sciml_nn.core.training import (
     Forward,
-    as_variables,
     flat_variables,
     make_train_step,
     mean_squared_error,
 )
-from sciml_nn.universal_approximation import train_full_batch
+from sciml_nn.loss_landscape_seeds import member_losses
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -150,7 +147,13 @@ def train_with_history(
         patience = check_int("patience", patience, 0)
     variables = flat_variables(variables)
     train_step = warmed_up_train_step(forward, variables, optimizer, x, y)
-    evaluate = tf.function(lambda x, y: mean_squared_error(forward(x), y))
+    evaluate = tf.function(  # one trace for training and validation sets
+        lambda x, y: mean_squared_error(forward(x), y),
+        input_signature=[
+            tf.TensorSpec((None, x.shape[1])),
+            tf.TensorSpec((None, y.shape[1])),
+        ],
+    )
     history = {"loss": [], "val_loss": [], "seconds": []}
     history["best_epoch"], history["stopped_epoch"] = 0, 0
     best_weights, elapsed = None, 0.0
@@ -221,11 +224,14 @@ def learning_curve(
 
     For each seed and each ``n`` in ``train_sizes``, a fresh ``tanh`` network
     (:func:`~sciml_nn.core.mlp.keras_mlp`'s weights for the seed) is trained
-    on the first ``n`` training samples with ``epochs`` full-batch Adam steps
-    (:func:`~sciml_nn.universal_approximation.train_full_batch`), the
-    learning rate decaying exponentially from ``learning_rate`` to a
-    hundredth of it, and is evaluated on ``evaluation``. Returns the errors,
-    shape ``(len(seeds), len(train_sizes))``.
+    on the first ``n`` training samples with ``epochs`` full-batch Adam steps,
+    the learning rate decaying exponentially from ``learning_rate`` to a
+    hundredth of it, and is evaluated on ``evaluation``. The networks of all
+    seeds train together as one ensemble, as in
+    :func:`~sciml_nn.loss_landscape_seeds.train_seeds`, each taking the steps
+    it would take alone, in one compiled loop that serves every ``n``: the
+    weights and Adam's state go back to their starting values before each.
+    Returns the errors, shape ``(len(seeds), len(train_sizes))``.
     """
     x_train, y_train = check_xy(*train)
     x_eval, y_eval = check_xy(*evaluation, "evaluation x and y")
@@ -241,21 +247,37 @@ def learning_curve(
     learning_rate = check_float(
         "learning_rate", learning_rate, 0.0, low_open=True
     )
-    errors = np.zeros((len(seeds), len(train_sizes)))
-    for (k, seed), (j, n) in itertools.product(
-        enumerate(seeds), enumerate(train_sizes)
-    ):
-        xi = as_variables(params_of(keras_mlp(layer_sizes, "tanh", seed)))
-
-        def network(x: tf.Tensor, xi=xi) -> tf.Tensor:
-            return mlp_tensorflow(x, xi, activation="tanh")
-
-        schedule = keras.optimizers.schedules.ExponentialDecay(
+    members = [params_of(keras_mlp(layer_sizes, "tanh", s)) for s in seeds]
+    xi = [
+        (tf.Variable(np.stack(Ws)), tf.Variable(np.stack(bs)))
+        for Ws, bs in (zip(*layer) for layer in zip(*members))
+    ]
+    optimizer = keras.optimizers.Adam(
+        keras.optimizers.schedules.ExponentialDecay(
             learning_rate, epochs, 0.01
         )
-        optimizer = keras.optimizers.Adam(schedule)
-        train_full_batch(
-            network, xi, optimizer, x_train[:n], y_train[:n], epochs
-        )
-        errors[k, j] = float(mean_squared_error(network(x_eval), y_eval))
+    )
+    variables = flat_variables(xi)
+    optimizer.build(variables)
+    state = variables + list(optimizer.variables)  # with Adam's moments
+    fresh = [v.numpy() for v in state]
+
+    @tf.function(  # traced once, for every n
+        input_signature=[
+            tf.TensorSpec((None, x_train.shape[1])),
+            tf.TensorSpec((None, y_train.shape[1])),
+        ]
+    )
+    def train_members(x: tf.Tensor, y: tf.Tensor) -> None:
+        for _ in tf.range(epochs):
+            with tf.GradientTape() as tape:
+                total = tf.reduce_sum(member_losses(x, y, xi, "tanh"))
+            gradients = tape.gradient(total, variables)
+            optimizer.apply_gradients(zip(gradients, variables))
+
+    errors = np.zeros((len(seeds), len(train_sizes)))
+    for j, n in enumerate(train_sizes):
+        assign_all(state, fresh)  # fresh networks and a fresh optimizer
+        train_members(x_train[:n], y_train[:n])
+        errors[:, j] = member_losses(x_eval, y_eval, xi, "tanh").numpy()
     return errors

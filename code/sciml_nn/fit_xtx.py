@@ -32,7 +32,11 @@ from sciml_nn.core.mlp import (
     keras_mlp,
     mlp_tensorflow,
 )
-from sciml_nn.core.training import as_variables, make_train_step
+from sciml_nn.core.training import (
+    as_variables,
+    flat_variables,
+    make_train_step,
+)
 from sciml_nn.second_order_training import (
     LevenbergMarquardtModel,
     data_residuals,
@@ -160,9 +164,10 @@ def training_step(
         return make_levenberg_marquardt_step(
             data_residuals(model.forward), model.xi
         )
-    return make_train_step(
-        model.forward, model.xi, first_order_optimizer(optimizer, steps)
-    )
+    keras_optimizer = first_order_optimizer(optimizer, steps)
+    # its state now, not inside the first compiled step (traced twice then)
+    keras_optimizer.build(flat_variables(model.xi))
+    return make_train_step(model.forward, model.xi, keras_optimizer)
 
 
 def fit_xtx(
@@ -237,16 +242,20 @@ def fit_xtx_keras(
         model = LevenbergMarquardtModel(network)
         # The steps do not use the optimizer; plain SGD has no state to save.
         model.compile(
-            optimizer="sgd", loss="mean_squared_error", jit_compile=False
+            optimizer="sgd",
+            loss="mean_squared_error",
+            jit_compile=False,
+            steps_per_execution=steps,
         )
     else:
         model = network
         model.compile(
             optimizer=first_order_optimizer(RECIPE_OPTIMIZERS[recipe], steps),
             loss="mean_squared_error",
+            steps_per_execution=steps,
         )
-    # One epoch of `steps` full batches: Keras' per-epoch bookkeeping would
-    # cost more than a step.
+    # One epoch of `steps` full batches, all in one compiled call: Keras'
+    # bookkeeping per epoch, and per call, would cost more than a step.
     full_batches = tf.data.Dataset.from_tensors((x, y)).repeat(steps)
     model.fit(full_batches, epochs=1, shuffle=False, verbose=0)
     return model

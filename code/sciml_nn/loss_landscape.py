@@ -229,9 +229,9 @@ def loss_grid(
     and :math:`J` = ``loss(model(x), y)``, by default the mean squared error
     :math:numref:`eq-mse`.
 
-    One compiled function sets the weights and evaluates :math:`J` per grid
-    point; the model gets :math:`\\xi^*` back afterwards, also when an
-    evaluation raises.
+    One compiled call per row sets the weights and evaluates :math:`J` at
+    every :math:`\\beta_j` of the row; the model gets :math:`\\xi^*` back
+    afterwards, also when an evaluation raises.
     """
     weights = check_model_weights(model)
     d1, d2 = check_directions(weights, directions)
@@ -240,18 +240,19 @@ def loss_grid(
     x, y = check_model_data(model, x, y)
 
     @tf.function
-    def loss_at(alpha: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
-        for variable, theta, u, v in zip(model.weights, weights, d1, d2):
-            variable.assign(theta + alpha * u + beta * v)
-        return loss(model(x, training=False), y)
+    def loss_row(alpha: tf.Tensor, betas: tf.Tensor) -> tf.Tensor:
+        row = tf.TensorArray(tf.float64, size=tf.size(betas))
+        for j in tf.range(tf.size(betas)):  # a graph loop, no Python
+            for variable, theta, u, v in zip(model.weights, weights, d1, d2):
+                variable.assign(theta + alpha * u + betas[j] * v)
+            J = loss(model(x, training=False), y)
+            row = row.write(j, tf.cast(J, tf.float64))
+        return row.stack()
 
     grid = np.empty((len(alphas), len(betas)))
     try:
         for i, alpha in enumerate(alphas):
-            for j, beta in enumerate(betas):
-                grid[i, j] = float(
-                    loss_at(tf.constant(alpha), tf.constant(beta))
-                )
+            grid[i] = loss_row(tf.constant(alpha), tf.constant(betas)).numpy()
     finally:
         model.set_weights(weights)
     return grid

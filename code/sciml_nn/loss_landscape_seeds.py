@@ -96,6 +96,7 @@ def train_seeds(
     x_test: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
     records: int = 20,
+    jit_compile: bool = False,
 ) -> dict[str, np.ndarray | Params]:
     """Train one network per seed with full-batch Adam, all seeds as one
     vectorized ensemble.
@@ -105,7 +106,9 @@ def train_seeds(
     each member takes exactly the steps it would take alone. Returns the final
     ``train_loss`` and, given test data, ``test_loss`` (shape ``(S,)``),
     ``history`` (the training losses after each of ``records`` equal stretches
-    of steps, shape ``(records, S)``) and the trained ``params``.
+    of steps, shape ``(records, S)``) and the trained ``params``. With
+    ``jit_compile``, XLA compiles the loop and fuses the many small
+    operations of a step (the same steps, rounded differently).
     """
     layer_sizes = check_layer_sizes(layer_sizes)
     steps, records = (
@@ -113,12 +116,16 @@ def train_seeds(
         check_int("records", records, 1),
     )
     x, y = check_samples(layer_sizes, x, y)
+    if not isinstance(jit_compile, bool):
+        raise TypeError(
+            f"jit_compile must be a bool; got {type(jit_compile).__name__}"
+        )
     xi = tf.nest.map_structure(tf.Variable, init_ensemble(layer_sizes, seeds))
     variables = flat_variables(xi)
     optimizer = keras.optimizers.Adam(learning_rate)
     optimizer.build(variables)  # its moments exist before the graph loop
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def train(stretch: tf.Tensor) -> tf.Tensor:
         # the loop runs as one graph, no Python per step
         for _ in tf.range(stretch):

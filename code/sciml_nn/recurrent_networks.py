@@ -106,9 +106,11 @@ def lorenz63(u: np.ndarray) -> np.ndarray:
     - u_2,\\ u_1 u_2 - \\tfrac83 u_3)`, rows of ``u`` being states
     (:math:numref:`eq-lorenz`)."""
     x, y, z = check_array("u", u, shape=("n", 3)).T
-    return np.stack(
-        [10.0 * (y - x), x * (28.0 - z) - y, x * y - 8.0 / 3.0 * z], axis=1
-    )
+    f = np.empty((len(x), 3))  # column by column: faster than np.stack
+    f[:, 0] = 10.0 * (y - x)
+    f[:, 1] = x * (28.0 - z) - y
+    f[:, 2] = x * y - 8.0 / 3.0 * z
+    return f
 
 
 def sliding_windows(

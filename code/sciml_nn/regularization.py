@@ -164,6 +164,8 @@ def make_regularized_steps(
     W = kernels(model)
     penalize = None if proximal else _PENALTIES[penalty]
     threshold = float(optimizer.learning_rate) * lam
+    if not optimizer.built:  # its slots now: run would be traced twice
+        optimizer.build(model.trainable_variables)
 
     @tf.function
     def run(x: tf.Tensor, y: tf.Tensor, steps: tf.Tensor) -> tf.Tensor:

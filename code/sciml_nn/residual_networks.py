@@ -13,6 +13,7 @@ the chapters of this part share, :func:`train_adam_cosine`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import keras
@@ -28,7 +29,11 @@ from sciml_nn.core.checks import (
     check_int,
 )
 from sciml_nn.core.mlp import keras_mlp
-from sciml_nn.core.training import make_train_step, mean_squared_error
+from sciml_nn.core.training import (
+    flat_variables,
+    make_train_step,
+    mean_squared_error,
+)
 
 
 @keras.saving.register_keras_serializable(package="sciml_nn")
@@ -141,18 +146,34 @@ def train_adam_cosine(
     against ``y`` over ``variables`` by full-batch Adam, its step decaying
     from ``learning_rate`` to 0 along a cosine over ``steps`` steps.
 
-    Each step is :func:`~sciml_nn.core.training.make_train_step`, traced once
-    into a ``tf.function``; ``variables`` may be a Keras model's
-    ``trainable_variables``. Returns the loss at every step, shape (steps,).
+    Each step is :func:`~sciml_nn.core.training.make_train_step`, and all
+    ``steps`` run in one ``tf.function`` call (a graph loop, the same steps
+    as calling the step from Python, without Python between them);
+    ``variables``, built, may be a Keras model's ``trainable_variables``.
+    Returns the loss at every step, shape (steps,).
     """
     steps = check_int("steps", steps, 1)
     learning_rate = check_float(
         "learning_rate", learning_rate, 0.0, low_open=True
     )
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-    step = make_train_step(forward, variables, keras.optimizers.Adam(schedule))
+    optimizer = keras.optimizers.Adam(schedule)
+    optimizer.build(flat_variables(variables))  # its state, before the loop
+    step = make_train_step(
+        forward, variables, optimizer, use_tf_function=False
+    )
     x, y = tf.constant(x), tf.constant(y)
-    return np.array([float(step(x, y)) for _ in range(steps)])
+
+    def run_steps() -> tf.Tensor:
+        # tf.range: a tf.while_loop, all steps in one graph call
+        losses = tf.TensorArray(tf.float64, size=steps)
+        for i in tf.range(steps):
+            losses = losses.write(i, tf.cast(step(x, y), tf.float64))
+        return losses.stack()
+
+    # A partial is a new function per call: training several networks in a
+    # row is not reported as retracing (TensorFlow counts traces per code).
+    return tf.function(functools.partial(run_steps))().numpy()
 
 
 def deep_network(

@@ -29,6 +29,24 @@ from sciml_nn.core.training import (
 )
 
 
+def shuffled_dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int = 0
+) -> tf.data.Dataset:
+    """The pairs :math:`(x_i, y_i)` in batches of ``batch_size`` rows, in an
+    order reshuffled at every pass (every epoch of ``fit``), as a
+    ``tf.data.Dataset`` built once.
+
+    The shuffle draws from the whole set, so each epoch is a permutation of
+    all samples, and the sequence of permutations is fixed by ``seed``. Pass
+    it to ``fit`` with ``shuffle=False``: the dataset does the shuffling.
+    """
+    x, y = check_xy(x, y, dtype=None)
+    batch_size = check_int("batch_size", batch_size, 1)
+    seed = check_int("seed", seed)
+    samples = tf.data.Dataset.from_tensor_slices((x, y))
+    return samples.shuffle(len(x), seed=seed).batch(batch_size)
+
+
 def train_lowlevel(
     forward: Forward,
     variables: Sequence[tf.Variable],

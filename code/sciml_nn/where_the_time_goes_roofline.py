@@ -105,12 +105,19 @@ def matmul_peak(
     dtype: str = "float32",
     matrix_sizes: Sequence[int] | None = None,
     repeats: int = 5,
+    max_seconds: float = 0.25,
 ) -> float:
     """Peak matrix-product rate in FLOP/s, the roof :math:`P` of
     :math:numref:`eq-roofline`: the best :math:`2n^3/t` over square matrices
     of the sizes :math:`n` in ``matrix_sizes``, eager and compiled by XLA, in
-    ``dtype``."""
+    ``dtype``.
+
+    The sizes are taken in increasing order, and a size whose product would
+    take longer than ``max_seconds`` at the best rate so far is skipped: a
+    product that long already hides any fixed cost per call, so a larger one
+    would only cost time."""
     dtype = check_choice("dtype", dtype, DTYPES)
+    max_seconds = check_float("max_seconds", max_seconds, 0, low_open=True)
     if matrix_sizes is None:
         matrix_sizes = (
             (1024, 2048, 4096, 8192)
@@ -118,7 +125,9 @@ def matmul_peak(
             else (256, 512, 1024, 2048)
         )
     best = 0.0
-    for n in [check_int("matrix size", n, 1) for n in matrix_sizes]:
+    for n in sorted(check_int("matrix size", n, 1) for n in matrix_sizes):
+        if best > 0 and 2 * n**3 / best > max_seconds:
+            break
         a = keras.random.normal((n, n), seed=0, dtype=dtype)
         b = keras.random.normal((n, n), seed=1, dtype=dtype)
         for mode in ("eager", "xla"):

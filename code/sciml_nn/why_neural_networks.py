@@ -13,12 +13,14 @@ about :math:`P` parameters on random samples :math:`(x_i, f(x_i))`.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from sciml_nn.core.checks import check_array, check_int
 from sciml_nn.core.data import (
@@ -36,7 +38,11 @@ from sciml_nn.core.mlp import (
     mlp_numpy,
     mlp_tensorflow,
 )
-from sciml_nn.core.training import as_variables, make_train_step
+from sciml_nn.core.training import (
+    as_variables,
+    flat_variables,
+    make_train_step,
+)
 
 
 def bump(x: np.ndarray) -> np.ndarray:
@@ -181,6 +187,30 @@ def fold_scaling(xi: Params, y_mean: float, y_std: float) -> Params:
     return xi
 
 
+def minibatch_rows(
+    n: int, batch_size: int, steps: int, seed: int = 0
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """The rows of the first ``steps`` minibatches of
+    :func:`~sciml_nn.core.data.minibatches` over epochs reshuffled with
+    ``seed``, ``seed + 1``, ...: all rows in step order, and where each
+    step's rows start and how many there are."""
+    n, steps = check_int("n", n, 1), check_int("steps", steps, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
+    index = np.arange(n)[:, None]
+    epochs = (  # reshuffled with seed + epoch, as many as the steps need
+        minibatches(index, index, batch_size, seed + epoch)
+        for epoch in itertools.count()
+    )
+    batches = itertools.chain.from_iterable(epochs)
+    chosen = [r[:, 0] for r, _ in itertools.islice(batches, steps)]
+    sizes = np.array([len(r) for r in chosen])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return tuple(
+        tf.constant(a, tf.int64)
+        for a in (np.concatenate(chosen), starts, sizes)
+    )
+
+
 def train_mlp(
     x: np.ndarray,
     y: np.ndarray,
@@ -196,7 +226,8 @@ def train_mlp(
     Standard practice: it trains on inputs scaled to :math:`[-1, 1]^d` and
     outputs scaled to mean 0 and standard deviation 1, with Adam whose learning
     rate decays exponentially from ``learning_rate`` to a hundredth of it over
-    ``steps`` minibatch steps; :func:`fold_scaling` then returns :math:`\\xi`
+    ``steps`` minibatch steps (:func:`minibatch_rows`), all run in one
+    ``tf.function`` call; :func:`fold_scaling` then returns :math:`\\xi`
     (``(W, b)`` NumPy pairs) of a network on raw ``x``.
     """
     steps = check_int("steps", steps, 1)
@@ -210,18 +241,26 @@ def train_mlp(
     schedule = keras.optimizers.schedules.ExponentialDecay(
         learning_rate, steps, 0.01
     )
+    optimizer = keras.optimizers.Adam(schedule)
+    optimizer.build(flat_variables(xi))  # its state, before the loop
     train_step = make_train_step(
         lambda x_batch: mlp_tensorflow(x_batch, xi, "tanh"),
         xi,
-        keras.optimizers.Adam(schedule),
+        optimizer,
+        use_tf_function=False,  # traced below, in the loop
     )
-    epochs = (  # reshuffled with seed + epoch, as many as the steps need
-        minibatches(2 * x - 1, (y - y_mean) / y_std, batch_size, seed + epoch)
-        for epoch in itertools.count()
-    )
-    batches = itertools.chain.from_iterable(epochs)
-    for x_batch, y_batch in itertools.islice(batches, steps):
-        train_step(x_batch, y_batch)
+    rows, starts, sizes = minibatch_rows(len(x), batch_size, steps, seed)
+    x, y = tf.constant(2 * x - 1), tf.constant((y - y_mean) / y_std)
+
+    def run_steps() -> None:
+        # tf.range: a tf.while_loop, all steps in one graph call
+        for i in tf.range(steps):
+            batch = tf.slice(rows, [starts[i]], [sizes[i]])
+            train_step(tf.gather(x, batch), tf.gather(y, batch))
+
+    # A partial is a new function per call: training several networks in a
+    # row is not reported as retracing (TensorFlow counts traces per code).
+    tf.function(functools.partial(run_steps))()
     return fold_scaling([(W.numpy(), b.numpy()) for W, b in xi], y_mean, y_std)
 
 

@@ -5,6 +5,7 @@ Part of the shared core.
 
 from __future__ import annotations
 
+import IPython
 import matplotlib.pyplot as plt
 
 #: Colours used for the same roles across chapters (colour-blind safe, from
@@ -19,7 +20,13 @@ COLORS = {
 
 def use_book_style() -> None:
     """Set matplotlib's defaults for the book's figures (call once at the top
-    of a chapter)."""
+    of a chapter).
+
+    In a notebook, every figure is also kept as vector graphics in two
+    formats: the website shows the SVG and the PDF edition includes the PDF
+    (myst-nb picks the format each builder prefers), so both stay sharp when
+    zoomed or printed.
+    """
     plt.rcParams.update(
         {
             "figure.figsize": (6.4, 4.0),
@@ -33,5 +40,12 @@ def use_book_style() -> None:
             "axes.spines.top": False,
             "axes.spines.right": False,
             "legend.frameon": False,
+            "svg.hashsalt": "sciml-nn",  # the same SVG ids in every build
         }
     )
+    shell = IPython.get_ipython()
+    if shell is not None and hasattr(shell, "display_formatter"):
+        # matplotlib-inline comes with every Jupyter kernel.
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats("svg", "pdf")

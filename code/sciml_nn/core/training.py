@@ -15,11 +15,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 # check_xy lives with the data it checks; training code imports it from here.
-from sciml_nn.core.checks import check_same_shape
-from sciml_nn.core.data import check_xy  # noqa: F401
+from sciml_nn.core.checks import check_int, check_same_shape
+from sciml_nn.core.data import check_xy
 from sciml_nn.core.mlp import Params, layer_sizes_of
 
 Forward = Callable[[tf.Tensor], tf.Tensor]
@@ -100,3 +101,21 @@ def make_train_step(
         if use_tf_function
         else train_step
     )
+
+
+def batched_dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int
+) -> tf.data.Dataset:
+    """The pairs :math:`(x_i, y_i)` in consecutive batches of ``batch_size``
+    rows, in order (the last batch holds the remainder), as a
+    ``tf.data.Dataset`` built once.
+
+    ``fit(dataset, shuffle=False)`` takes the same steps as ``fit(x, y,
+    batch_size=batch_size, shuffle=False)`` (Keras warns if ``shuffle`` is
+    left at its default with a dataset); with arrays, ``fit`` rebuilds its
+    input pipeline every epoch (and so does the validation pass), which on
+    small data costs more than the steps.
+    """
+    x, y = check_xy(x, y, dtype=None)
+    batch_size = check_int("batch_size", batch_size, 1)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
