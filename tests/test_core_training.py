@@ -173,3 +173,23 @@ def test_batched_dataset_rejects_bad_arguments() -> None:
         batched_dataset(np.zeros((4, 1)), np.zeros((4, 1)), 0)
     with pytest.raises(ValueError):
         batched_dataset(np.zeros((4, 1)), np.zeros((3, 1)), 2)
+
+
+def test_compiled_step_is_traced_once_and_matches_the_lazily_built_optimizer() -> None:
+    """An optimizer whose state is created inside the first traced call makes tf.function trace
+    twice; make_train_step builds it first. The steps equal those of an optimizer left to build
+    itself at its first step, outside any tf.function (TensorFlow's and Keras' own path)."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(16, 2)).astype(np.float32)
+    y = np.sin(x.sum(axis=1, keepdims=True))
+    compiled_model, eager_model = (keras_mlp([2, 8, 1], "tanh", seed=1) for _ in range(2))
+    step = make_train_step(compiled_model, compiled_model.trainable_variables,
+                           keras.optimizers.Adam(1e-2))
+    eager_step = make_train_step(eager_model, eager_model.trainable_variables,
+                                 keras.optimizers.Adam(1e-2), use_tf_function=False)
+    for _ in range(3):
+        step(x, y)
+        eager_step(x, y)
+    assert step.experimental_get_tracing_count() == 1
+    for a, b in zip(compiled_model.get_weights(), eager_model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

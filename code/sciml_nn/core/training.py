@@ -88,6 +88,14 @@ def make_train_step(
     operation runs eagerly from Python.
     """
     variables = flat_variables(variables)
+    if (
+        use_tf_function
+        and isinstance(optimizer, keras.optimizers.Optimizer)
+        and not optimizer.built
+    ):
+        # Keras creates its optimizer's state at the first step; inside a
+        # tf.function that step would then be traced twice.
+        optimizer.build(variables)
 
     def train_step(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
