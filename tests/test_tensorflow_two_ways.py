@@ -233,3 +233,18 @@ def test_shuffled_dataset_rejects_bad_input(kwargs: dict, error: type, match: st
     arguments.update(kwargs)
     with pytest.raises(error, match=match):
         shuffled_dataset(**arguments)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"batch_size": 0}, ValueError, "batch_size must be a positive int; got 0"),
+        ({"batch_size": 2.5}, TypeError, "batch_size must be an int; got float"),
+        ({"seed": 0.5}, TypeError, "seed must be an int; got float"),
+        ({"y": np.zeros((7, 1))}, ValueError, "same number of rows; got 8 and 7"),
+    ],
+)
+def test_shuffled_dataset_rejects_bad_arguments(kwargs, error, match) -> None:
+    arguments = {"x": np.zeros((8, 1)), "y": np.zeros((8, 1)), "batch_size": 4, **kwargs}
+    with pytest.raises(error, match=match):
+        shuffled_dataset(**arguments)

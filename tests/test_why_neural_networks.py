@@ -221,3 +221,17 @@ def test_error_within_proven_bound(d, m):
     error = np.max(np.abs(grid_interpolant(bump, d, m)(x) - bump(x)))
     h = 1.0 / (m - 1)
     assert 0.1 * d * h**2 / 4 < error <= d * h**2 / 4
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "match"),
+    [
+        ((0, 4, 3), ValueError, "n must be a positive int; got 0"),
+        ((8, 0, 3), ValueError, "batch_size must be a positive int; got 0"),
+        ((8, 4, 0), ValueError, "steps must be a positive int; got 0"),
+        ((8, 4.0, 3), TypeError, "batch_size must be an int; got float"),
+    ],
+)
+def test_minibatch_rows_rejects_bad_arguments(arguments, error, match) -> None:
+    with pytest.raises(error, match=match):
+        minibatch_rows(*arguments)
