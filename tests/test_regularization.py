@@ -12,6 +12,7 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sciml_nn import regularization
 from sciml_nn.core.data import make_dataset
 from sciml_nn.core.mlp import keras_mlp
 from sciml_nn.regularization import (
@@ -188,3 +189,28 @@ def test_errors() -> None:
         train_regularized(model, x, x, opt, 1, validation=(x[:, 0], x))
     with pytest.raises(ValueError, match="model has no Dense layers"):
         kernels(keras.Sequential([keras.Input((1,)), keras.layers.Dropout(0.1)]))
+
+
+@pytest.mark.parametrize(("penalty", "proximal"), [("l2", False), ("l1", True)])
+def test_a_network_reset_and_trained_again_reuses_its_steps_with_fresh_results(
+    penalty: str, proximal: bool
+) -> None:
+    x, y = make_dataset(lambda x: np.sin(3 * x), n=16, d=1, seed=2)
+    model, optimizer = keras_mlp([1, 8, 1], seed=0), keras.optimizers.Adam(0.01)
+    optimizer.build(model.trainable_variables)
+    start, optimizer_start = model.get_weights(), {}
+    optimizer.save_own_variables(optimizer_start)
+    for lam in [1e-3, 1e-2]:  # a sweep: reset, train again
+        model.set_weights(start)
+        optimizer.load_own_variables(optimizer_start)
+        history = train_regularized(model, x, y, optimizer, 50, penalty, lam, proximal, record_every=25)
+        # the reference: a new network and a new optimizer, traced anew
+        fresh = keras_mlp([1, 8, 1], seed=0)
+        fresh_history = train_regularized(
+            fresh, x, y, keras.optimizers.Adam(0.01), 50, penalty, lam, proximal, record_every=25
+        )
+        assert history == fresh_history
+        for W, W_fresh in zip(model.get_weights(), fresh.get_weights()):
+            np.testing.assert_array_equal(W, W_fresh)
+    run, _ = regularization._compiled(model, optimizer, penalty, proximal, 1, 1)
+    assert run.experimental_get_tracing_count() == 1  # one trace for both lambdas

@@ -217,3 +217,57 @@ def test_bad_arguments_of_the_flat_loss_raise():
         vector_loss(np.ones(2))
     with pytest.raises(ValueError, match="width must be a positive int; got 0"):
         xtx_problem(width=0)
+
+
+def test_levenberg_marquardt_reuses_the_products_after_an_undone_step_only_for_the_same_samples(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Against the method written out in NumPy (finite-difference Jacobian, the damped normal
+    equations solved anew in every step, mu divided by 3 or doubled): the same losses, also when
+    the samples change between calls; and the compiled step forms the Jacobian again only when xi
+    moved or the samples changed."""
+    import sciml_nn.second_order_training as sot
+
+    jacobians = tf.Variable(0)
+
+    def counted_jacobian(*args):
+        jacobians.assign_add(1)  # runs whenever the compiled step forms D
+        return residual_jacobian(*args)
+
+    monkeypatch.setattr(sot, "residual_jacobian", counted_jacobian)
+    model = LowLevelMLP([2, 5, 1], "tanh", seed=3, dtype="float64")
+    sizes = [(W.shape, b.shape) for W, b in model.xi]
+    xi = np.concatenate([np.concatenate([W.numpy().ravel(), b.numpy()]) for W, b in model.xi])
+    batches = [(x, squared_norm(x)) for x in (sample_unit_box(40, 2, seed=s).astype(np.float64) for s in (1, 2))]
+    step = sot.make_levenberg_marquardt_step(data_residuals(model.forward), model.xi, 1e-3)
+
+    def residuals(vector, x, y):
+        pairs, k = [], 0
+        for (m, n), _ in sizes:
+            pairs.append((vector[k : k + m * n].reshape(m, n), vector[k + m * n : k + m * n + n]))
+            k += m * n + n
+        return mlp_numpy(2 * x - 1, pairs, "tanh").ravel() - y.ravel()
+
+    def jacobian(vector, x, y, h=1e-6):
+        return np.stack([(residuals(vector + h * e, x, y) - residuals(vector - h * e, x, y)) / (2 * h)
+                         for e in np.eye(len(vector))], axis=1)
+
+    mu, accepted, expected_jacobians, undone, previous = 1e-3, True, 0, 0, None
+    # 30 steps on one batch, some of them undone, then 10 alternating between two batches
+    for k in range(40):
+        batch = 0 if k < 30 or k % 2 == 0 else 1
+        x, y = batches[batch]
+        loss = float(step(x, y))
+        # formed unless the last step was undone on these same samples
+        expected_jacobians += accepted or batch != previous
+        previous = batch
+        r = residuals(xi, x, y)
+        D = jacobian(xi, x, y)
+        trial = xi + np.linalg.solve(D.T @ D + mu * np.eye(len(xi)), -D.T @ r)
+        old_loss, new_loss = np.mean(r**2), np.mean(residuals(trial, x, y) ** 2)
+        accepted = new_loss < old_loss
+        xi, mu = (trial, mu / 3) if accepted else (xi, mu * 2)
+        undone += not accepted
+        assert loss == pytest.approx(min(old_loss, new_loss), rel=1e-6)
+    assert undone > 3  # the reuse was exercised
+    assert int(jacobians.numpy()) == expected_jacobians

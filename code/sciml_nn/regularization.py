@@ -15,6 +15,7 @@ kernels :math:`W_k` of the ``Dense`` layers only, never on the biases
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 
 import keras
@@ -99,7 +100,7 @@ def l1_penalty(
 
 
 def soft_threshold(
-    w: np.ndarray | tf.Tensor, threshold: float
+    w: np.ndarray | tf.Tensor, threshold: float | tf.Tensor
 ) -> np.ndarray | tf.Tensor:
     """The proximal operator of :math:`t|\\cdot|`, entry by entry
     :math:numref:`eq-soft-threshold`.
@@ -108,8 +109,14 @@ def soft_threshold(
     \\operatorname{sign}(w)\\max(|w| - t, 0)`, the minimiser over :math:`u` of
     :math:`\\tfrac12 (u - w)^2 + t|u|`. Entries with :math:`|w| \\le t` become
     exactly zero. NumPy in, NumPy out; TensorFlow in, TensorFlow out.
+    ``threshold`` is a number :math:`t \\ge 0` or, inside a compiled
+    function, a scalar tensor.
     """
-    t = check_float("threshold", threshold, 0)
+    t = (
+        threshold
+        if tf.is_tensor(threshold)
+        else check_float("threshold", threshold, 0)
+    )
     w_tensor = check_float_tensor("w", w)
     prox = tf.sign(w_tensor) * tf.maximum(
         tf.abs(w_tensor) - tf.cast(t, w_tensor.dtype), 0
@@ -140,10 +147,9 @@ def make_regularized_steps(
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
     penalty: str = "none",
-    lam: float = 0.0,
     proximal: bool = False,
-) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]:
-    """``run(x, y, steps)``: ``steps`` full-batch steps on
+) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]:
+    """``run(x, y, steps, lam)``: ``steps`` full-batch steps on
     :math:numref:`eq-regularized-loss`.
 
     With ``penalty`` ``"l2"`` or ``"l1"`` the tape differentiates :math:`J +
@@ -153,34 +159,36 @@ def make_regularized_steps(
     :math:numref:`eq-proximal-step`, :math:`W \\leftarrow
     \\mathrm{prox}_{\\eta\\lambda}(W)` with :math:`\\eta` the optimizer's
     constant learning rate. Dropout layers in ``model`` are active
-    (``training=True``).
+    (``training=True``). :math:`\\lambda` is an argument, not a constant of
+    the graph: one trace serves every :math:`\\lambda` of a sweep.
     """
     check_choice("penalty", penalty, tuple(_PENALTIES))
-    lam = check_float("lam", lam, 0)
     if proximal and penalty != "l1":
         raise ValueError(
             f"proximal=True needs penalty='l1'; got penalty={penalty!r}"
         )
     W = kernels(model)
     penalize = None if proximal else _PENALTIES[penalty]
-    threshold = float(optimizer.learning_rate) * lam
+    eta = float(optimizer.learning_rate)
     if not optimizer.built:  # its slots now: run would be traced twice
         optimizer.build(model.trainable_variables)
 
     @tf.function
-    def run(x: tf.Tensor, y: tf.Tensor, steps: tf.Tensor) -> tf.Tensor:
+    def run(
+        x: tf.Tensor, y: tf.Tensor, steps: tf.Tensor, lam: tf.Tensor
+    ) -> tf.Tensor:  # lam: a float64 scalar, like eta
         for _ in tf.range(steps):
             with tf.GradientTape() as tape:
                 loss = mean_squared_error(model(x, training=True), y)
-                if penalize is not None:
-                    loss += penalize(W, lam)
+                if penalize is not None:  # lambda R(W), R at lambda = 1
+                    loss += tf.cast(lam, loss.dtype) * penalize(W, 1.0)
             gradients = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(
                 zip(gradients, model.trainable_variables)
             )
             if proximal:
                 for W_k in W:
-                    W_k.assign(soft_threshold(W_k.value, threshold))
+                    W_k.assign(soft_threshold(W_k.value, eta * lam))
         return loss
 
     return run
@@ -197,6 +205,35 @@ def _make_data_loss(
 
     signature = [tf.TensorSpec([None, d_in]), tf.TensorSpec([None, d_out])]
     return tf.function(data_loss, input_signature=signature, autograph=False)
+
+
+# The compiled steps and data loss of every (model, optimizer, penalty,
+# proximal) trained so far, per optimizer: a model trained again with the same
+# optimizer (weights and optimizer state reset, say, for the next lambda of a
+# sweep) reuses them instead of being traced again.
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    penalty: str,
+    proximal: bool,
+    d_in: int,
+    d_out: int,
+) -> tuple[Callable[..., tf.Tensor], Callable[..., tf.Tensor]]:
+    """:func:`make_regularized_steps` and :func:`_make_data_loss` for
+    ``model``, built once per ``optimizer``, ``penalty``, ``proximal`` and
+    data shape."""
+    compiled = _COMPILED.setdefault(optimizer, {})
+    key = (id(model), penalty, proximal, d_in, d_out)
+    if key not in compiled:
+        compiled[key] = (
+            model,  # keeps id(model) from being reused while cached
+            make_regularized_steps(model, optimizer, penalty, proximal),
+            _make_data_loss(model, d_in, d_out),
+        )
+    return compiled[key][1:]
 
 
 def train_regularized(
@@ -222,7 +259,9 @@ def train_regularized(
     once the validation loss has not improved for ``patience`` records in a
     row, and the weights of the best record are restored (Keras'
     ``EarlyStopping`` with ``restore_best_weights=True``, one record per
-    epoch).
+    epoch). A model trained again with the same optimizer (both reset, say, for
+    the next :math:`\\lambda` of a sweep) reuses its compiled steps instead of
+    tracing them again.
     """
     steps = check_int("steps", steps, 1)
     record_every = check_int("record_every", record_every, 1)
@@ -237,14 +276,16 @@ def train_regularized(
         x_val, y_val = (
             tf.constant(a) for a in check_xy(*validation, "validation x and y")
         )
-    run = make_regularized_steps(model, optimizer, penalty, lam, proximal)
-    data_loss = _make_data_loss(model, x.shape[1], y.shape[1])
+    lam = tf.constant(check_float("lam", lam, 0), tf.float64)
+    run, data_loss = _compiled(
+        model, optimizer, penalty, proximal, x.shape[1], y.shape[1]
+    )
     history: dict[str, list[float]] = {"step": [], "loss": [], "val_loss": []}
     best_weights, stopped = model.get_weights(), 0
     while (
         done := len(history["step"]) * record_every
     ) < steps and not stopped:
-        run(x, y, tf.constant(min(record_every, steps - done)))
+        run(x, y, tf.constant(min(record_every, steps - done)), lam)
         history["step"].append(min(done + record_every, steps))
         history["loss"].append(float(data_loss(x, y)))
         if validation is not None:

@@ -60,6 +60,32 @@ def residual_jacobian(
     return tf.vectorized_map(row, tuple(tf.convert_to_tensor(a) for a in args))
 
 
+def gauss_newton_products(
+    D: tf.Tensor, r: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """:math:`D^T D` and :math:`D^T r`, the matrix and (up to its sign) the
+    right side of :math:numref:`eq-levenberg-marquardt`, in float64.
+
+    ``D`` is the ``(n, P)`` Jacobian of the ``n`` residuals ``r``; the
+    products have shapes ``(P, P)`` and ``(P, 1)``.
+    """
+    D = tf.cast(D, tf.float64)
+    r = tf.reshape(tf.cast(r, tf.float64), [-1, 1])
+    # float64 because D^T D squares the condition number of D.
+    return tf.matmul(D, D, transpose_a=True), tf.matmul(D, r, transpose_a=True)
+
+
+def solve_damped(
+    DtD: tf.Tensor, Dtr: tf.Tensor, mu: float | tf.Tensor
+) -> tf.Tensor:
+    """:math:`\\delta = -(D^T D + \\mu I)^{-1} D^T r` by a Cholesky
+    factorization, from the products of :func:`gauss_newton_products`."""
+    # a Python float straight to float64, not through float32
+    mu = tf.cast(tf.convert_to_tensor(mu, dtype_hint=tf.float64), tf.float64)
+    A = DtD + mu * tf.eye(tf.shape(DtD)[0], dtype=tf.float64)
+    return tf.linalg.cholesky_solve(tf.linalg.cholesky(A), -Dtr)[:, 0]
+
+
 def damped_gauss_newton_step(
     D: tf.Tensor, r: tf.Tensor, mu: float | tf.Tensor
 ) -> tf.Tensor:
@@ -69,15 +95,7 @@ def damped_gauss_newton_step(
 
     ``D`` is the ``(n, P)`` Jacobian of the ``n`` residuals ``r``.
     """
-    D = tf.cast(D, tf.float64)
-    r = tf.reshape(tf.cast(r, tf.float64), [-1, 1])
-    # float64 because D^T D squares the condition number of D.
-    A = tf.matmul(D, D, transpose_a=True)
-    # a Python float straight to float64, not through float32
-    mu = tf.cast(tf.convert_to_tensor(mu, dtype_hint=tf.float64), tf.float64)
-    A += mu * tf.eye(tf.shape(A)[0], dtype=tf.float64)
-    rhs = -tf.matmul(D, r, transpose_a=True)
-    return tf.linalg.cholesky_solve(tf.linalg.cholesky(A), rhs)[:, 0]
+    return solve_damped(*gauss_newton_products(D, r), mu)
 
 
 def make_levenberg_marquardt_step(
@@ -92,22 +110,47 @@ def make_levenberg_marquardt_step(
 
     A step that lowers the loss is kept and :math:`\\mu` shrinks; otherwise it
     is undone and :math:`\\mu` grows, so the update moves between
-    Gauss-Newton and small gradient steps.
+    Gauss-Newton and small gradient steps. After an undone step the next one
+    starts from the same :math:`\\xi`: if it also sees the same residuals
+    (the same samples), it reuses :math:`D^T D` and :math:`D^T r` and only
+    solves again with the larger :math:`\\mu`.
     """
     check_callable("residuals", residuals)
     variables = flat_variables(variables)
     entries = [int(np.prod(v.shape)) for v in variables]
     mu = check_float("mu", mu, 0, low_open=True)
     damping = tf.Variable(mu, dtype=tf.float64, trainable=False)
+    # the products at the current xi, and the residuals they were formed from
+    P = sum(entries)
+    DtD = tf.Variable(tf.zeros([P, P], tf.float64), trainable=False)
+    Dtr = tf.Variable(tf.zeros([P, 1], tf.float64), trainable=False)
+    r_then = tf.Variable(
+        tf.zeros([0], tf.float64), shape=[None], trainable=False
+    )
+    undone = tf.Variable(False, trainable=False)
 
     def loss_of(*args: tf.Tensor) -> tf.Tensor:
         return tf.reduce_mean(tf.cast(residuals(*args), tf.float64) ** 2)
 
+    def same_as_then(r: tf.Tensor) -> tf.Tensor:
+        same_size = tf.equal(tf.size(r), tf.size(r_then))
+        return tf.cond(
+            same_size,
+            lambda: tf.reduce_all(tf.equal(r, r_then)),
+            lambda: tf.constant(False),
+        )
+
     @tf.function(reduce_retracing=True)
     def step(*args: tf.Tensor) -> tf.Tensor:
         loss = loss_of(*args)
-        D = residual_jacobian(residuals, variables, *args)
-        delta = damped_gauss_newton_step(D, residuals(*args), damping)
+        r = tf.reshape(tf.cast(residuals(*args), tf.float64), [-1])
+        if not (undone and same_as_then(r)):  # else: D^T D, D^T r still hold
+            D = residual_jacobian(residuals, variables, *args)
+            products = gauss_newton_products(D, r)
+            DtD.assign(products[0])
+            Dtr.assign(products[1])
+            r_then.assign(r)
+        delta = solve_damped(DtD, Dtr, damping)
         old = [tf.identity(v) for v in variables]
         for v, d in zip(variables, tf.split(delta, entries)):
             v.assign_add(tf.reshape(tf.cast(d, v.dtype), v.shape))
@@ -115,6 +158,7 @@ def make_levenberg_marquardt_step(
         accept = new_loss < loss
         for v, v_old in zip(variables, old):
             v.assign(tf.where(accept, v, v_old))
+        undone.assign(tf.logical_not(accept))
         damping.assign(
             tf.clip_by_value(
                 tf.where(accept, damping / 3, damping * 2), 1e-12, 1e12

@@ -22,10 +22,11 @@ def use_book_style() -> None:
     """Set matplotlib's defaults for the book's figures (call once at the top
     of a chapter).
 
-    In a notebook, every figure is also kept as vector graphics in two
-    formats: the website shows the SVG and the PDF edition includes the PDF
-    (myst-nb picks the format each builder prefers), so both stay sharp when
-    zoomed or printed.
+    In a notebook, every figure is kept as vector graphics, SVG: the website
+    shows it, and the PDF edition's build converts it to PDF (rsvg-convert,
+    ``sphinxcontrib.rsvgconverter`` in ``_config.yml``), so both stay sharp
+    when zoomed or printed. One format drawn per figure, not two: drawing
+    costs about as much as a small computation.
     """
     plt.rcParams.update(
         {
@@ -48,4 +49,4 @@ def use_book_style() -> None:
         # matplotlib-inline comes with every Jupyter kernel.
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
-        set_matplotlib_formats("svg", "pdf")
+        set_matplotlib_formats("svg")
