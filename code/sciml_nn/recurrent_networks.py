@@ -235,23 +235,29 @@ def rollout(
     d) at once.
 
     ``model`` maps (batch, w, d) to (batch, d) with TensorFlow operations (it
-    is traced once into a graph). Returns the forecasts, shape (batch, steps,
-    d).
+    is traced once, with all steps in one graph loop). Returns the
+    forecasts, shape (batch, steps, d).
     """
     history = check_array("history", history, ("batch", "w", "d"), np.float32)
     steps = check_int("steps", steps, 1)
-    one_step = tf.function(model)
-    window, forecasts = tf.constant(history), []
-    for _ in range(steps):
-        u_next = one_step(window)
-        if tuple(u_next.shape) != (history.shape[0], history.shape[2]):
-            raise ValueError(
-                f"model must map (batch, w, d) to (batch, d); got "
-                f"{tuple(u_next.shape)} from {history.shape}"
-            )
-        forecasts.append(u_next)
-        window = tf.concat([window[:, 1:], u_next[:, None, :]], axis=1)
-    return np.stack([np.asarray(u) for u in forecasts], axis=1)
+    expected = (history.shape[0], history.shape[2])
+
+    @tf.function
+    def run(window: tf.Tensor) -> tf.Tensor:
+        # tf.range: a tf.while_loop, all steps in one graph call
+        forecasts = tf.TensorArray(window.dtype, size=steps)
+        for k in tf.range(steps):
+            u_next = model(window)
+            if tuple(u_next.shape) != expected:  # checked while tracing
+                raise ValueError(
+                    f"model must map (batch, w, d) to (batch, d); got "
+                    f"{tuple(u_next.shape)} from {history.shape}"
+                )
+            forecasts = forecasts.write(k, u_next)
+            window = tf.concat([window[:, 1:], u_next[:, None, :]], axis=1)
+        return forecasts.stack()  # (steps, batch, d)
+
+    return np.swapaxes(run(tf.constant(history)).numpy(), 0, 1)
 
 
 def scaled_orthogonal(n: int, rho: float, seed: int = 0) -> np.ndarray:

@@ -125,11 +125,14 @@ def multilinear_interpolate(values: np.ndarray, x: np.ndarray) -> np.ndarray:
     # x_k = 1 falls in the last cell
     lower = np.clip(np.floor(s).astype(int), 0, m - 2)
     t = s - lower
+    # node i is entry i @ strides of the flat values (C order)
+    strides = np.cumprod([1, *m[:0:-1]])[::-1]
+    flat, base = values.ravel(), lower @ strides
     result = np.zeros(x.shape[0])
     for corner in itertools.product((0, 1), repeat=d):
         e = np.array(corner)
         weight = np.prod(np.where(e == 1, t, 1.0 - t), axis=1)
-        result += weight * values[tuple((lower + e).T)]
+        result += weight * flat[base + e @ strides]
     return result[:, None]
 
 
@@ -215,7 +218,7 @@ def train_mlp(
     x: np.ndarray,
     y: np.ndarray,
     layer_sizes: list[int],
-    steps: int = 3000,
+    steps: int = 2000,
     batch_size: int = 500,
     learning_rate: float = 1e-2,
     seed: int = 0,
@@ -286,7 +289,7 @@ def compare_at_dimension(
     f: Callable[[np.ndarray], np.ndarray] = bump,
     n_train: int = 3000,
     n_test: int = 4000,
-    steps: int = 3000,
+    steps: int = 2000,
     seed: int = 0,
 ) -> Comparison:
     """Grid interpolant and MLP, both with at most ``budget`` parameters, on
