@@ -200,17 +200,20 @@ def test_a_network_reset_and_trained_again_reuses_its_steps_with_fresh_results(
     optimizer.build(model.trainable_variables)
     start, optimizer_start = model.get_weights(), {}
     optimizer.save_own_variables(optimizer_start)
-    for lam in [1e-3, 1e-2]:  # a sweep: reset, train again
+    lams, swept = [1e-3, 1e-2], []
+    for lam in lams:  # a sweep: reset, train again
         model.set_weights(start)
         optimizer.load_own_variables(optimizer_start)
         history = train_regularized(model, x, y, optimizer, 50, penalty, lam, proximal, record_every=25)
+        swept.append((history, model.get_weights()))
+    run, _ = regularization._compiled(model, optimizer, penalty, proximal, 1, 1)
+    assert run.experimental_get_tracing_count() == 1  # one trace for both lambdas
+    for lam, (history, weights) in zip(lams, swept):
         # the reference: a new network and a new optimizer, traced anew
         fresh = keras_mlp([1, 8, 1], seed=0)
         fresh_history = train_regularized(
             fresh, x, y, keras.optimizers.Adam(0.01), 50, penalty, lam, proximal, record_every=25
         )
         assert history == fresh_history
-        for W, W_fresh in zip(model.get_weights(), fresh.get_weights()):
+        for W, W_fresh in zip(weights, fresh.get_weights()):
             np.testing.assert_array_equal(W, W_fresh)
-    run, _ = regularization._compiled(model, optimizer, penalty, proximal, 1, 1)
-    assert run.experimental_get_tracing_count() == 1  # one trace for both lambdas

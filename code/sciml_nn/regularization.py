@@ -15,7 +15,6 @@ kernels :math:`W_k` of the ``Dense`` layers only, never on the biases
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 
 import keras
@@ -207,11 +206,11 @@ def _make_data_loss(
     return tf.function(data_loss, input_signature=signature, autograph=False)
 
 
-# The compiled steps and data loss of every (model, optimizer, penalty,
-# proximal) trained so far, per optimizer: a model trained again with the same
-# optimizer (weights and optimizer state reset, say, for the next lambda of a
-# sweep) reuses them instead of being traced again.
-_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The compiled steps and data loss of the last (model, optimizer, penalty,
+# proximal) trained: the same model trained again with the same optimizer
+# (both reset, say, for the next lambda of a sweep) reuses them instead of
+# being traced again. One entry only: the steps hold the model and optimizer.
+_LAST_COMPILED: dict[tuple, tuple] = {}
 
 
 def _compiled(
@@ -223,17 +222,16 @@ def _compiled(
     d_out: int,
 ) -> tuple[Callable[..., tf.Tensor], Callable[..., tf.Tensor]]:
     """:func:`make_regularized_steps` and :func:`_make_data_loss` for
-    ``model``, built once per ``optimizer``, ``penalty``, ``proximal`` and
-    data shape."""
-    compiled = _COMPILED.setdefault(optimizer, {})
-    key = (id(model), penalty, proximal, d_in, d_out)
-    if key not in compiled:
-        compiled[key] = (
-            model,  # keeps id(model) from being reused while cached
+    ``model``, built again only when something differs from the last call."""
+    key = (id(model), id(optimizer), penalty, proximal, d_in, d_out)
+    if key not in _LAST_COMPILED:
+        _LAST_COMPILED.clear()
+        _LAST_COMPILED[key] = (
+            (model, optimizer),  # alive while cached: their ids stay theirs
             make_regularized_steps(model, optimizer, penalty, proximal),
             _make_data_loss(model, d_in, d_out),
         )
-    return compiled[key][1:]
+    return _LAST_COMPILED[key][1:]
 
 
 def train_regularized(
