@@ -271,3 +271,24 @@ def test_levenberg_marquardt_reuses_the_products_after_an_undone_step_only_for_t
         assert loss == pytest.approx(min(old_loss, new_loss), rel=1e-6)
     assert undone > 3  # the reuse was exercised
     assert int(jacobians.numpy()) == expected_jacobians
+
+
+def test_gauss_newton_products_and_solve_reject_bad_input_with_a_clear_error() -> None:
+    from sciml_nn.second_order_training import gauss_newton_products, solve_damped
+
+    D, r = np.ones((4, 3)), np.ones(4)
+    with pytest.raises(ValueError, match="D must be a matrix"):
+        gauss_newton_products(np.ones(4), r)
+    with pytest.raises(TypeError, match="D must be floating-point"):
+        gauss_newton_products(np.ones((4, 3), dtype=int), r)
+    with pytest.raises(ValueError, match="must have 4 rows"):
+        gauss_newton_products(D, np.ones(5))
+    DtD, Dtr = gauss_newton_products(D, r)
+    with pytest.raises(ValueError, match="DtD must have 3 columns"):
+        solve_damped(np.ones((3, 2)), Dtr, 1.0)
+    with pytest.raises(ValueError, match="Dtr must have 3 rows"):
+        solve_damped(DtD, np.ones((2, 1)), 1.0)
+    with pytest.raises(ValueError, match="mu must be a finite number > 0"):
+        solve_damped(DtD, Dtr, 0.0)
+    with pytest.raises(TypeError, match="mu must be a float"):
+        solve_damped(DtD, Dtr, "1")

@@ -60,6 +60,30 @@ def residual_jacobian(
     return tf.vectorized_map(row, tuple(tf.convert_to_tensor(a) for a in args))
 
 
+def _float64_matrix(
+    name: str, value: Any, rows: int | None = None, columns: int | None = None
+) -> tf.Tensor:
+    """``value``, a floating-point matrix with ``rows`` and ``columns`` where
+    both it and the caller know them, as float64."""
+    tensor = tf.convert_to_tensor(value)
+    if not tensor.dtype.is_floating:
+        raise TypeError(
+            f"{name} must be floating-point; got dtype {tensor.dtype.name}"
+        )
+    if tensor.shape.rank != 2:
+        raise ValueError(
+            f"{name} must be a matrix (2-D); got shape {tuple(tensor.shape)}"
+        )
+    for axis, want in enumerate((rows, columns)):
+        have, what = tensor.shape[axis], ("rows", "columns")[axis]
+        if want is not None and have is not None and have != want:
+            raise ValueError(
+                f"{name} must have {want} {what}; got shape "
+                f"{tuple(tensor.shape)}"
+            )
+    return tf.cast(tensor, tf.float64)
+
+
 def gauss_newton_products(
     D: tf.Tensor, r: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor]:
@@ -69,8 +93,8 @@ def gauss_newton_products(
     ``D`` is the ``(n, P)`` Jacobian of the ``n`` residuals ``r``; the
     products have shapes ``(P, P)`` and ``(P, 1)``.
     """
-    D = tf.cast(D, tf.float64)
-    r = tf.reshape(tf.cast(r, tf.float64), [-1, 1])
+    D = _float64_matrix("D", D)
+    r = _float64_matrix("r as a column", tf.reshape(r, [-1, 1]), D.shape[0])
     # float64 because D^T D squares the condition number of D.
     return tf.matmul(D, D, transpose_a=True), tf.matmul(D, r, transpose_a=True)
 
@@ -79,7 +103,12 @@ def solve_damped(
     DtD: tf.Tensor, Dtr: tf.Tensor, mu: float | tf.Tensor
 ) -> tf.Tensor:
     """:math:`\\delta = -(D^T D + \\mu I)^{-1} D^T r` by a Cholesky
-    factorization, from the products of :func:`gauss_newton_products`."""
+    factorization, from the products of :func:`gauss_newton_products`;
+    :math:`\\mu > 0`."""
+    DtD = _float64_matrix("DtD", DtD, columns=DtD.shape[0])
+    Dtr = _float64_matrix("Dtr", Dtr, DtD.shape[0], 1)
+    if not tf.is_tensor(mu):  # a tensor (the step's damping) is checked by it
+        mu = check_float("mu", mu, 0, low_open=True)
     # a Python float straight to float64, not through float32
     mu = tf.cast(tf.convert_to_tensor(mu, dtype_hint=tf.float64), tf.float64)
     A = DtD + mu * tf.eye(tf.shape(DtD)[0], dtype=tf.float64)
